@@ -1,0 +1,308 @@
+//! The wire format: an envelope around a job's arguments.
+//!
+//! ```json
+//! {"job": "user.send_confirmation", "version": "2.1.0",
+//!  "args": {"user_id": 42, "message": "hello"},
+//!  "meta": {"id": "01J...", "enqueued_at": 1764000000000, "attempt": 0,
+//!           "headers": {"traceparent": "00-..."}}}
+//! ```
+//!
+//! The README carries the full specification. This module holds the optional
+//! metadata; reading is in `scan`, writing in `write`.
+
+use crate::decode::Text;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+/// Optional metadata carried beside a job's arguments.
+///
+/// When read from a payload, strings borrow from it: reading metadata does
+/// not allocate unless a string contains escapes.
+///
+/// ```
+/// use jobwire::Meta;
+///
+/// let meta = Meta::new()
+///     .id("job-7")
+///     .enqueued_at(1_764_000_000_000)
+///     .header("traceparent", "00-abc-def-01");
+/// assert_eq!(meta.get_id(), Some("job-7"));
+/// assert_eq!(meta.headers().get("traceparent").as_deref(), Some("00-abc-def-01"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta<'a> {
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enqueued_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    attempt: u32,
+    #[serde(borrow, default, skip_serializing_if = "Headers::is_empty")]
+    headers: Headers<'a>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl<'a> Meta<'a> {
+    /// Empty metadata.
+    ///
+    /// ```
+    /// assert!(jobwire::Meta::new().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Meta::default()
+    }
+
+    /// Sets the job id, any string unique to this job (a UUID, a ULID).
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Meta::new().id("a").get_id(), Some("a"));
+    /// ```
+    pub fn id(mut self, id: impl Into<Cow<'a, str>>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the enqueue time, in milliseconds since the Unix epoch (UTC).
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Meta::new().enqueued_at(5).get_enqueued_at(), Some(5));
+    /// ```
+    pub fn enqueued_at(mut self, unix_millis: u64) -> Self {
+        self.enqueued_at = Some(unix_millis);
+        self
+    }
+
+    /// Sets the number of attempts already made.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Meta::new().attempt(2).get_attempt(), 2);
+    /// ```
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// Adds a header, such as trace context.
+    ///
+    /// ```
+    /// let meta = jobwire::Meta::new().header("tenant", "acme");
+    /// assert_eq!(meta.headers().get("tenant").as_deref(), Some("acme"));
+    /// ```
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(key.into(), value.into());
+        self
+    }
+
+    /// The job id, if the producer set one.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Meta::new().get_id(), None);
+    /// ```
+    pub fn get_id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// The enqueue time in milliseconds since the Unix epoch, if set.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Meta::new().get_enqueued_at(), None);
+    /// ```
+    pub fn get_enqueued_at(&self) -> Option<u64> {
+        self.enqueued_at
+    }
+
+    /// The number of attempts already made; 0 when not set.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Meta::new().get_attempt(), 0);
+    /// ```
+    pub fn get_attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The headers.
+    ///
+    /// ```
+    /// assert!(jobwire::Meta::new().headers().is_empty());
+    /// ```
+    pub fn headers(&self) -> &Headers<'a> {
+        &self.headers
+    }
+
+    /// Whether no field is set, in which case no `meta` is written.
+    ///
+    /// ```
+    /// assert!(!jobwire::Meta::new().attempt(1).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.enqueued_at.is_none() && self.attempt == 0 && self.headers.is_empty()
+    }
+}
+
+/// Free-form string headers: trace context, tenant, anything a producer wants
+/// a worker to see.
+///
+/// Read from a payload, headers stay as the raw JSON text, checked once to be
+/// an object of strings and searched on demand, so carrying them costs no
+/// allocation.
+///
+/// ```
+/// let meta = jobwire::Meta::new().header("a", "1").header("b", "2");
+/// let pairs: Vec<_> = meta.headers().iter().collect();
+/// assert_eq!(pairs.len(), 2);
+/// assert_eq!(meta.headers().get("b").as_deref(), Some("2"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Headers<'a> {
+    raw: Option<&'a RawValue>,
+    added: Vec<(String, String)>,
+}
+
+impl Headers<'_> {
+    /// The value of `key`, if present.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Meta::new().headers().get("x"), None);
+    /// ```
+    pub fn get(&self, key: &str) -> Option<Cow<'_, str>> {
+        if let Some((_, value)) = self.added.iter().find(|(k, _)| k == key) {
+            return Some(Cow::Borrowed(value));
+        }
+        self.raw_pairs().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Every header, in the order written.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Meta::new().headers().iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
+        self.raw_pairs().chain(
+            self.added
+                .iter()
+                .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()))),
+        )
+    }
+
+    /// Whether there are no headers.
+    ///
+    /// ```
+    /// assert!(jobwire::Meta::new().headers().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.raw.map_or(true, |raw| {
+                raw.get()
+                    .bytes()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .eq(*b"{}")
+            })
+    }
+
+    fn insert(&mut self, key: String, value: String) {
+        match self.added.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.added.push((key, value)),
+        }
+    }
+
+    fn raw_pairs(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
+        // The raw text was checked to be an object of strings when it was
+        // read, so this parse cannot fail; if it somehow did, no pairs show.
+        self.raw
+            .and_then(|raw| serde_json::from_str::<Pairs<'_>>(raw.get()).ok())
+            .map(|pairs| pairs.0)
+            .unwrap_or_default()
+            .into_iter()
+    }
+}
+
+impl fmt::Debug for Headers<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Headers<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers<'_> {}
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.iter() {
+            map.serialize_entry(&key, &value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Headers<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <&'de RawValue>::deserialize(deserializer)?;
+        // Check the shape now, so a bad payload is rejected at dispatch and
+        // not half-way through a handler.
+        serde_json::from_str::<Check>(raw.get()).map_err(|error| {
+            de::Error::custom(format_args!(
+                "`meta.headers` must be an object of strings: {error}"
+            ))
+        })?;
+        Ok(Headers {
+            raw: Some(raw),
+            added: Vec::new(),
+        })
+    }
+}
+
+/// Checks that a map holds only strings, without keeping them.
+struct Check;
+
+impl<'de> Deserialize<'de> for Check {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CheckVisitor;
+        impl<'de> Visitor<'de> for CheckVisitor {
+            type Value = Check;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Check, A::Error> {
+                while map.next_entry::<Text<'de>, Text<'de>>()?.is_some() {}
+                Ok(Check)
+            }
+        }
+        deserializer.deserialize_map(CheckVisitor)
+    }
+}
+
+/// Collects a map of strings into pairs, borrowing where it can.
+struct Pairs<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'de> Deserialize<'de> for Pairs<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PairsVisitor;
+        impl<'de> Visitor<'de> for PairsVisitor {
+            type Value = Pairs<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'de>, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some((key, value)) = map.next_entry::<Text<'de>, Text<'de>>()? {
+                    pairs.push((key.0, value.0));
+                }
+                Ok(Pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(PairsVisitor)
+    }
+}

@@ -1,0 +1,89 @@
+//! Bounds on what a router accepts from the queue.
+
+/// Limits on incoming payloads. A payload over a limit is rejected with a
+/// typed error before any of it is parsed.
+///
+/// Nesting depth is bounded by serde_json, which refuses input nested more
+/// than 128 levels deep instead of overflowing the stack.
+///
+/// ```
+/// use jobwire::Limits;
+/// let limits = Limits::default().max_payload_bytes(64 * 1024);
+/// assert_eq!(limits.get_max_payload_bytes(), 64 * 1024);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    max_payload_bytes: usize,
+    max_name_bytes: usize,
+    max_version_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 1 MiB payloads, 128-byte names and 64-byte versions.
+    fn default() -> Self {
+        Limits {
+            max_payload_bytes: 1024 * 1024,
+            max_name_bytes: 128,
+            max_version_bytes: 64,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the largest payload accepted, in bytes (default 1 MiB).
+    ///
+    /// ```
+    /// let _ = jobwire::Limits::default().max_payload_bytes(4096);
+    /// ```
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.max_payload_bytes = bytes;
+        self
+    }
+
+    /// Sets the longest job name accepted, in bytes (default 128).
+    ///
+    /// ```
+    /// let _ = jobwire::Limits::default().max_name_bytes(64);
+    /// ```
+    pub fn max_name_bytes(mut self, bytes: usize) -> Self {
+        self.max_name_bytes = bytes;
+        self
+    }
+
+    /// Sets the longest version string accepted, in bytes (default 64).
+    ///
+    /// ```
+    /// let _ = jobwire::Limits::default().max_version_bytes(32);
+    /// ```
+    pub fn max_version_bytes(mut self, bytes: usize) -> Self {
+        self.max_version_bytes = bytes;
+        self
+    }
+
+    /// The largest payload accepted, in bytes.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Limits::default().get_max_payload_bytes(), 1 << 20);
+    /// ```
+    pub fn get_max_payload_bytes(&self) -> usize {
+        self.max_payload_bytes
+    }
+
+    /// The longest job name accepted, in bytes.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Limits::default().get_max_name_bytes(), 128);
+    /// ```
+    pub fn get_max_name_bytes(&self) -> usize {
+        self.max_name_bytes
+    }
+
+    /// The longest version string accepted, in bytes.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Limits::default().get_max_version_bytes(), 64);
+    /// ```
+    pub fn get_max_version_bytes(&self) -> usize {
+        self.max_version_bytes
+    }
+}

@@ -1,0 +1,278 @@
+//! Reading an envelope in one pass.
+//!
+//! The top level of the envelope is walked by hand, so that each value can be
+//! handed to the right deserializer where it stands: the job's arguments are
+//! decoded straight into the job's type when the header came first, and only
+//! skipped (and decoded from their borrowed slice later) when it did not.
+//! Nothing here allocates unless a string has escapes.
+
+use crate::decode::{decode_prefix, json_error_at, locate, Text};
+use crate::{Meta, RejectError};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// A cursor over the envelope text.
+pub(crate) struct Scan<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) pos: usize,
+    first_key: bool,
+}
+
+/// What has been read of the envelope so far.
+#[derive(Default)]
+pub(crate) struct Head<'a> {
+    pub(crate) job: Option<Cow<'a, str>>,
+    pub(crate) version: Option<Cow<'a, str>>,
+    pub(crate) meta: Option<Meta<'a>>,
+    /// Where the arguments stand, when they were skipped.
+    pub(crate) args: Option<(usize, usize)>,
+}
+
+/// The envelope keys jobwire knows.
+pub(crate) enum Key {
+    Job,
+    Version,
+    Args,
+    Meta,
+    Other,
+}
+
+impl Key {
+    fn of(key: &str) -> Key {
+        match key {
+            "job" => Key::Job,
+            "version" => Key::Version,
+            "args" => Key::Args,
+            "meta" => Key::Meta,
+            _ => Key::Other,
+        }
+    }
+}
+
+impl<'a> Scan<'a> {
+    /// Starts at the opening brace of the envelope.
+    pub(crate) fn open(text: &'a str) -> Result<Self, RejectError> {
+        let mut scan = Scan {
+            text,
+            pos: 0,
+            first_key: true,
+        };
+        scan.skip_whitespace();
+        if scan.peek() != Some(b'{') {
+            return Err(scan.malformed(scan.pos, "expected the envelope to be a JSON object"));
+        }
+        scan.pos += 1;
+        Ok(scan)
+    }
+
+    /// The next key, positioned at its value; `None` after the closing brace.
+    pub(crate) fn key(&mut self) -> Result<Option<(Key, usize)>, RejectError> {
+        self.skip_whitespace();
+        if self.first_key {
+            self.first_key = false;
+            if self.peek() == Some(b'}') {
+                self.pos += 1;
+                return Ok(None);
+            }
+        } else {
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_whitespace();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(None);
+                }
+                _ => return Err(self.malformed(self.pos, "expected `,` or `}` after a value")),
+            }
+        }
+        let at = self.pos;
+        if self.peek() != Some(b'"') {
+            return Err(self.malformed(at, "expected a key in double quotes"));
+        }
+        let key = self.string()?;
+        self.skip_whitespace();
+        if self.peek() != Some(b':') {
+            return Err(self.malformed(self.pos, "expected `:` after a key"));
+        }
+        self.pos += 1;
+        self.skip_whitespace();
+        Ok(Some((Key::of(&key), at)))
+    }
+
+    /// Reads a string value, borrowing it when it has no escapes.
+    pub(crate) fn string(&mut self) -> Result<Cow<'a, str>, RejectError> {
+        let bytes = self.text.as_bytes();
+        if bytes.get(self.pos) == Some(&b'"') {
+            let start = self.pos + 1;
+            let mut end = start;
+            while let Some(&b) = bytes.get(end) {
+                match b {
+                    b'"' => {
+                        if let Some(plain) = self.text.get(start..end) {
+                            self.pos = end + 1;
+                            return Ok(Cow::Borrowed(plain));
+                        }
+                        break;
+                    }
+                    b'\\' | 0..=0x1f => break,
+                    _ => end += 1,
+                }
+            }
+        }
+        // Escapes, control characters or a missing quote: let serde_json
+        // decode it, or say precisely what is wrong.
+        self.value::<Text<'a>>().map(|text| text.0)
+    }
+
+    /// Reads one value of type `T`.
+    pub(crate) fn value<T: Deserialize<'a>>(&mut self) -> Result<T, RejectError> {
+        let base = self.pos;
+        let rest = self.text.get(base..).unwrap_or_default();
+        match decode_prefix::<T>(rest) {
+            Ok((value, used)) => {
+                self.pos = base + used;
+                Ok(value)
+            }
+            Err(error) => Err(self.json_error(base, &error)),
+        }
+    }
+
+    /// Skips the arguments object, returning where it stands.
+    pub(crate) fn skip_args(&mut self) -> Result<(usize, usize), RejectError> {
+        self.expect_args_object()?;
+        let start = self.pos;
+        self.value::<IgnoredAny>()?;
+        Ok((start, self.pos))
+    }
+
+    /// Checks that the value at the cursor is an object, as `args` must be.
+    pub(crate) fn expect_args_object(&self) -> Result<(), RejectError> {
+        if self.peek() == Some(b'{') {
+            Ok(())
+        } else {
+            Err(self.malformed(self.pos, "`args` must be a JSON object"))
+        }
+    }
+
+    /// Reads one of the header fields (`job`, `version`, `meta`) or skips an
+    /// unknown one. `Key::Args` is the caller's.
+    pub(crate) fn field(&mut self, key: Key, at: usize, head: &mut Head<'a>) -> Result<(), RejectError> {
+        match key {
+            Key::Job => {
+                self.once(head.job.is_some(), "job", at)?;
+                self.expect_string("job")?;
+                head.job = Some(self.string()?);
+            }
+            Key::Version => {
+                self.once(head.version.is_some(), "version", at)?;
+                self.expect_string("version")?;
+                head.version = Some(self.string()?);
+            }
+            Key::Meta => {
+                self.once(head.meta.is_some(), "meta", at)?;
+                if self.peek() != Some(b'{') {
+                    return Err(self.malformed(self.pos, "`meta` must be a JSON object"));
+                }
+                let meta = self.value::<Meta<'a>>().map_err(|error| match error {
+                    RejectError::Malformed {
+                        message,
+                        line,
+                        column,
+                    } => RejectError::Malformed {
+                        message: format!("in `meta`: {message}"),
+                        line,
+                        column,
+                    },
+                    other => other,
+                })?;
+                head.meta = Some(meta);
+            }
+            Key::Args => {
+                self.once(head.args.is_some(), "args", at)?;
+                head.args = Some(self.skip_args()?);
+            }
+            Key::Other => {
+                self.value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every remaining key up to the end of the envelope. The arguments
+    /// have already been decoded, so a second `args` is a duplicate.
+    pub(crate) fn rest(&mut self, head: &mut Head<'a>) -> Result<(), RejectError> {
+        while let Some((key, at)) = self.key()? {
+            if let Key::Args = key {
+                return Err(self.duplicate("args", at));
+            }
+            self.field(key, at, head)?;
+        }
+        self.end()
+    }
+
+    /// Checks that nothing but whitespace follows the envelope.
+    pub(crate) fn end(&mut self) -> Result<(), RejectError> {
+        self.skip_whitespace();
+        if self.pos < self.text.len() {
+            return Err(self.malformed(self.pos, "trailing characters after the envelope"));
+        }
+        Ok(())
+    }
+
+    /// A rejection for a serde_json error from a parse that started at `base`.
+    pub(crate) fn json_error(&self, base: usize, error: &serde_json::Error) -> RejectError {
+        let (message, line, column) = json_error_at(self.text, base, error);
+        RejectError::Malformed {
+            message,
+            line,
+            column,
+        }
+    }
+
+    fn once(&self, seen: bool, key: &'static str, at: usize) -> Result<(), RejectError> {
+        if seen {
+            Err(self.duplicate(key, at))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn expect_string(&self, key: &'static str) -> Result<(), RejectError> {
+        if self.peek() == Some(b'"') {
+            return Ok(());
+        }
+        let message = match key {
+            "job" => "`job` must be a string",
+            _ => "`version` must be a string such as \"1.2.0\"",
+        };
+        Err(self.malformed(self.pos, message))
+    }
+
+    fn duplicate(&self, key: &'static str, at: usize) -> RejectError {
+        let (line, column) = locate(self.text, at);
+        RejectError::DuplicateKey { key, line, column }
+    }
+
+    fn malformed(&self, at: usize, message: &str) -> RejectError {
+        let (line, column) = locate(self.text, at);
+        RejectError::Malformed {
+            message: message.to_owned(),
+            line,
+            column,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        let bytes = self.text.as_bytes();
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+}
