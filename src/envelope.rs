@@ -142,7 +142,10 @@ impl<'a> Meta<'a> {
     /// assert!(!jobwire::Meta::new().attempt(1).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.id.is_none() && self.enqueued_at.is_none() && self.attempt == 0 && self.headers.is_empty()
+        self.id.is_none()
+            && self.enqueued_at.is_none()
+            && self.attempt == 0
+            && self.headers.is_empty()
     }
 }
 
@@ -197,7 +200,8 @@ impl Headers<'_> {
     /// assert!(jobwire::Meta::new().headers().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.raw.map_or(true, |raw| {
+        self.added.is_empty()
+            && self.raw.map_or(true, |raw| {
                 raw.get()
                     .bytes()
                     .filter(|b| !b.is_ascii_whitespace())

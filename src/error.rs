@@ -20,7 +20,7 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// payload the problem sits (line and column count from 1, columns in bytes).
 ///
 /// ```
-/// let router = jobwire::Router::builder().allow_empty().build()?;
+/// let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
 /// let outcome = router.dispatch(br#"{"job": "a.b", "version": 1}"#);
 /// let error = outcome.rejection().unwrap();
 /// assert!(error.to_string().contains("version"));
@@ -38,7 +38,9 @@ pub enum RejectError {
         limit: usize,
     },
     /// The payload is not UTF-8, so it is not JSON.
-    #[error("payload is not UTF-8 (invalid byte at offset {offset}): producers must write UTF-8 JSON")]
+    #[error(
+        "payload is not UTF-8 (invalid byte at offset {offset}): producers must write UTF-8 JSON"
+    )]
     NotUtf8 {
         /// Byte offset of the first invalid byte.
         offset: usize,
@@ -152,7 +154,11 @@ impl RegistryError {
 
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "jobwire registry is invalid ({} problem", self.problems.len())?;
+        write!(
+            f,
+            "jobwire registry is invalid ({} problem",
+            self.problems.len()
+        )?;
         if self.problems.len() != 1 {
             f.write_str("s")?;
         }
@@ -326,7 +332,9 @@ pub enum SealError {
         source: serde_json::Error,
     },
     /// The arguments did not serialize to a JSON object.
-    #[error("job `{job}`: arguments must serialize to a JSON object (a struct or a map), not {found}")]
+    #[error(
+        "job `{job}`: arguments must serialize to a JSON object (a struct or a map), not {found}"
+    )]
     NotAnObject {
         /// The job name.
         job: &'static str,

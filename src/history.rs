@@ -234,8 +234,11 @@ pub trait History<Target>: 'static {
     /// Decodes a payload on `line` into `Target`, returning it and the bytes
     /// consumed, or `None` when no link reads that line.
     #[doc(hidden)]
-    fn decode(line: Line, text: &str, target: &Version)
-        -> Option<Result<(Target, usize), ChainError>>;
+    fn decode(
+        line: Line,
+        text: &str,
+        target: &Version,
+    ) -> Option<Result<(Target, usize), ChainError>>;
 
     /// Lists the links, newest first.
     #[doc(hidden)]

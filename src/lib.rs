@@ -121,9 +121,7 @@ pub use crate::envelope::{Headers, Meta};
 pub use crate::error::{
     DowncastError, HandlerError, Problem, RegistryError, RejectError, SealError, UpcastError,
 };
-pub use crate::history::{
-    BreakingChange, Downcast, History, Json, JsonUpcast, NoPrevious, Upcast,
-};
+pub use crate::history::{BreakingChange, Downcast, History, Json, JsonUpcast, NoPrevious, Upcast};
 pub use crate::job::{Active, Deprecated, Job, Lifecycle};
 pub use crate::limits::Limits;
 pub use crate::outcome::{
@@ -140,3 +138,8 @@ pub mod __private {
     pub use crate::registry::Registration;
     pub use inventory;
 }
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -133,6 +133,7 @@ impl Tombstone {
 }
 
 /// Everything the router needs to know about one job, erased of its type.
+#[allow(dead_code)] // `deprecated` and `breaking_from` feed the manifest.
 pub(crate) struct Entry {
     pub(crate) name: &'static str,
     pub(crate) aliases: &'static [&'static str],
@@ -165,13 +166,19 @@ impl Entry {
 
     /// Whether a payload on `line`, older than the current line, has a link.
     pub(crate) fn reads_line(&self, line: Line) -> bool {
-        self.links.iter().any(|link| Line::of(&link.version) == line)
+        self.links
+            .iter()
+            .any(|link| Line::of(&link.version) == line)
     }
 
     /// The lines this job reads, newest first, for messages: `"2.x, 1.x"`.
     pub(crate) fn describe_reads(&self) -> String {
         let mut lines = vec![Line::of(&self.version).to_string()];
-        lines.extend(self.links.iter().map(|link| Line::of(&link.version).to_string()));
+        lines.extend(
+            self.links
+                .iter()
+                .map(|link| Line::of(&link.version).to_string()),
+        );
         lines.join(", ")
     }
 }
@@ -207,7 +214,10 @@ pub struct RouterBuilder {
 impl fmt::Debug for RouterBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RouterBuilder")
-            .field("jobs", &self.entries.iter().map(|e| e.name).collect::<Vec<_>>())
+            .field(
+                "jobs",
+                &self.entries.iter().map(|e| e.name).collect::<Vec<_>>(),
+            )
             .field("tombstones", &self.tombstones)
             .field("limits", &self.limits)
             .field("catch_panics", &self.catch_panics)
@@ -287,8 +297,11 @@ impl RouterBuilder {
     /// # Ok::<(), jobwire::RegistryError>(())
     /// ```
     pub fn registered(mut self) -> Self {
-        self.entries
-            .extend(inventory::iter::<Registration>.into_iter().map(|r| (r.entry)()));
+        self.entries.extend(
+            inventory::iter::<Registration>
+                .into_iter()
+                .map(|r| (r.entry)()),
+        );
         self.tombstones
             .extend(inventory::iter::<Tombstone>.into_iter().copied());
         self
@@ -424,12 +437,20 @@ fn index_names(
     }
     for (i, tombstone) in tombstones.iter().enumerate() {
         claims.push((tombstone.name, Claim::Retired(i)));
-        claims.extend(tombstone.aliases.iter().map(|&alias| (alias, Claim::Retired(i))));
+        claims.extend(
+            tombstone
+                .aliases
+                .iter()
+                .map(|&alias| (alias, Claim::Retired(i))),
+        );
     }
 
     let describe = |claim: Claim| match claim {
         Claim::Job(i) => format!("job `{}` {}", entries[i].name, entries[i].version),
-        Claim::Alias(i) => format!("an alias of job `{}` {}", entries[i].name, entries[i].version),
+        Claim::Alias(i) => format!(
+            "an alias of job `{}` {}",
+            entries[i].name, entries[i].version
+        ),
         Claim::Retired(i) => format!("the tombstone of `{}`", tombstones[i].name),
     };
 

@@ -162,6 +162,18 @@ impl Router {
         }
     }
 
+    /// The application state of type `T` the router was built with, if any.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// let router = Router::builder().retired(Tombstone::new("x")).state(7u32).build()?;
+    /// assert_eq!(router.state::<u32>(), Some(&7));
+    /// # Ok::<(), RegistryError>(())
+    /// ```
+    pub fn state<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.state.get::<T>()
+    }
+
     /// The limits this router enforces.
     ///
     /// ```
@@ -238,7 +250,9 @@ impl Router {
                 tracing::info!(job.name = d.job, "discarded a payload for a retired job")
             }
             Outcome::Rejected(r) => tracing::warn!(error = %r.error, "rejected a payload"),
-            Outcome::Failed(f) => tracing::warn!(job.name = f.job, error = %f.error, panicked = f.panicked, "job failed"),
+            Outcome::Failed(f) => {
+                tracing::warn!(job.name = f.job, error = %f.error, panicked = f.panicked, "job failed")
+            }
             _ => {}
         }
         outcome
@@ -246,6 +260,7 @@ impl Router {
 
     fn route<'p>(&self, payload: &'p [u8]) -> Outcome<'p> {
         let reject = |error| Outcome::Rejected(Rejected { error, payload });
+        let rejected = |error: Box<RejectError>| reject(*error);
         if payload.len() > self.limits.get_max_payload_bytes() {
             return reject(RejectError::TooLarge {
                 size: payload.len(),
@@ -262,7 +277,7 @@ impl Router {
         };
         let mut scan = match Scan::open(text) {
             Ok(scan) => scan,
-            Err(error) => return reject(error),
+            Err(error) => return rejected(error),
         };
         let mut head = Head::default();
         let mut pending = None;
@@ -270,7 +285,7 @@ impl Router {
             let (key, at) = match scan.key() {
                 Ok(Some(key)) => key,
                 Ok(None) => break,
-                Err(error) => return reject(error),
+                Err(error) => return rejected(error),
             };
             if let (Key::Args, None, None, Some(job), Some(version)) =
                 (&key, &head.args, &pending, &head.job, &head.version)
@@ -291,11 +306,11 @@ impl Router {
                 }
             }
             if let Err(error) = scan.field(key, at, &mut head) {
-                return reject(error);
+                return rejected(error);
             }
         }
         if let Err(error) = scan.end() {
-            return reject(error);
+            return rejected(error);
         }
         let resolved = match (pending, &head.job, &head.version, head.args) {
             (_, None, _, _) => return reject(RejectError::MissingField { field: "job" }),
@@ -360,7 +375,13 @@ impl Router {
                 Err(error) => invalid_version(error.to_string()),
             };
         };
-        let via_alias = matches!(slot, Some(Slot::Job { via_alias: true, .. }));
+        let via_alias = matches!(
+            slot,
+            Some(Slot::Job {
+                via_alias: true,
+                ..
+            })
+        );
         let (wire, relation) = if version == entry.version_text {
             (entry.version.clone(), Relation::Same)
         } else {
@@ -414,7 +435,7 @@ pub(crate) fn run<'a, J: Job<L>, L: Lifecycle>(
     let (start, end) = match (inline, head.args) {
         (true, _) => {
             if let Err(error) = scan.expect_args_object() {
-                return reject(error);
+                return reject(*error);
             }
             (scan.pos, scan.text.len())
         }
@@ -438,7 +459,9 @@ pub(crate) fn run<'a, J: Job<L>, L: Lifecycle>(
         _ => decode_prefix::<J>(text).map_err(ChainError::Decode),
     };
     let job = match decoded {
-        Ok((job, used)) => job_after(inline, scan, head, start + used).map(|()| job),
+        Ok((job, used)) => job_after(inline, scan, head, start + used)
+            .map(|()| job)
+            .map_err(|error| *error),
         Err(ChainError::Decode(error)) => {
             let (message, line, column) = json_error_at(scan.text, start, &error);
             Err(RejectError::Arguments {
@@ -507,7 +530,7 @@ fn job_after<'a>(
     scan: &mut Scan<'a>,
     head: &mut Head<'a>,
     end: usize,
-) -> Result<(), RejectError> {
+) -> Result<(), Box<RejectError>> {
     if inline {
         scan.pos = end;
         scan.rest(head)?;
@@ -532,7 +555,14 @@ fn cut(text: &str) -> String {
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Router")
-            .field("jobs", &self.entries.iter().map(|e| (e.name, &e.version)).collect::<Vec<_>>())
+            .field(
+                "jobs",
+                &self
+                    .entries
+                    .iter()
+                    .map(|e| (e.name, &e.version))
+                    .collect::<Vec<_>>(),
+            )
             .field("tombstones", &self.tombstones)
             .field("limits", &self.limits)
             .field("catch_panics", &self.catch_panics)

@@ -52,7 +52,7 @@ impl Key {
 
 impl<'a> Scan<'a> {
     /// Starts at the opening brace of the envelope.
-    pub(crate) fn open(text: &'a str) -> Result<Self, RejectError> {
+    pub(crate) fn open(text: &'a str) -> Result<Self, Box<RejectError>> {
         let mut scan = Scan {
             text,
             pos: 0,
@@ -67,7 +67,7 @@ impl<'a> Scan<'a> {
     }
 
     /// The next key, positioned at its value; `None` after the closing brace.
-    pub(crate) fn key(&mut self) -> Result<Option<(Key, usize)>, RejectError> {
+    pub(crate) fn key(&mut self) -> Result<Option<(Key, usize)>, Box<RejectError>> {
         self.skip_whitespace();
         if self.first_key {
             self.first_key = false;
@@ -103,7 +103,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Reads a string value, borrowing it when it has no escapes.
-    pub(crate) fn string(&mut self) -> Result<Cow<'a, str>, RejectError> {
+    pub(crate) fn string(&mut self) -> Result<Cow<'a, str>, Box<RejectError>> {
         let bytes = self.text.as_bytes();
         if bytes.get(self.pos) == Some(&b'"') {
             let start = self.pos + 1;
@@ -128,7 +128,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Reads one value of type `T`.
-    pub(crate) fn value<T: Deserialize<'a>>(&mut self) -> Result<T, RejectError> {
+    pub(crate) fn value<T: Deserialize<'a>>(&mut self) -> Result<T, Box<RejectError>> {
         let base = self.pos;
         let rest = self.text.get(base..).unwrap_or_default();
         match decode_prefix::<T>(rest) {
@@ -141,7 +141,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Skips the arguments object, returning where it stands.
-    pub(crate) fn skip_args(&mut self) -> Result<(usize, usize), RejectError> {
+    pub(crate) fn skip_args(&mut self) -> Result<(usize, usize), Box<RejectError>> {
         self.expect_args_object()?;
         let start = self.pos;
         self.value::<IgnoredAny>()?;
@@ -149,7 +149,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Checks that the value at the cursor is an object, as `args` must be.
-    pub(crate) fn expect_args_object(&self) -> Result<(), RejectError> {
+    pub(crate) fn expect_args_object(&self) -> Result<(), Box<RejectError>> {
         if self.peek() == Some(b'{') {
             Ok(())
         } else {
@@ -159,7 +159,12 @@ impl<'a> Scan<'a> {
 
     /// Reads one of the header fields (`job`, `version`, `meta`) or skips an
     /// unknown one. `Key::Args` is the caller's.
-    pub(crate) fn field(&mut self, key: Key, at: usize, head: &mut Head<'a>) -> Result<(), RejectError> {
+    pub(crate) fn field(
+        &mut self,
+        key: Key,
+        at: usize,
+        head: &mut Head<'a>,
+    ) -> Result<(), Box<RejectError>> {
         match key {
             Key::Job => {
                 self.once(head.job.is_some(), "job", at)?;
@@ -176,17 +181,11 @@ impl<'a> Scan<'a> {
                 if self.peek() != Some(b'{') {
                     return Err(self.malformed(self.pos, "`meta` must be a JSON object"));
                 }
-                let meta = self.value::<Meta<'a>>().map_err(|error| match error {
-                    RejectError::Malformed {
-                        message,
-                        line,
-                        column,
-                    } => RejectError::Malformed {
-                        message: format!("in `meta`: {message}"),
-                        line,
-                        column,
-                    },
-                    other => other,
+                let meta = self.value::<Meta<'a>>().map_err(|mut error| {
+                    if let RejectError::Malformed { message, .. } = &mut *error {
+                        message.insert_str(0, "in `meta`: ");
+                    }
+                    error
                 })?;
                 head.meta = Some(meta);
             }
@@ -203,7 +202,7 @@ impl<'a> Scan<'a> {
 
     /// Reads every remaining key up to the end of the envelope. The arguments
     /// have already been decoded, so a second `args` is a duplicate.
-    pub(crate) fn rest(&mut self, head: &mut Head<'a>) -> Result<(), RejectError> {
+    pub(crate) fn rest(&mut self, head: &mut Head<'a>) -> Result<(), Box<RejectError>> {
         while let Some((key, at)) = self.key()? {
             if let Key::Args = key {
                 return Err(self.duplicate("args", at));
@@ -214,7 +213,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Checks that nothing but whitespace follows the envelope.
-    pub(crate) fn end(&mut self) -> Result<(), RejectError> {
+    pub(crate) fn end(&mut self) -> Result<(), Box<RejectError>> {
         self.skip_whitespace();
         if self.pos < self.text.len() {
             return Err(self.malformed(self.pos, "trailing characters after the envelope"));
@@ -223,16 +222,16 @@ impl<'a> Scan<'a> {
     }
 
     /// A rejection for a serde_json error from a parse that started at `base`.
-    pub(crate) fn json_error(&self, base: usize, error: &serde_json::Error) -> RejectError {
+    pub(crate) fn json_error(&self, base: usize, error: &serde_json::Error) -> Box<RejectError> {
         let (message, line, column) = json_error_at(self.text, base, error);
-        RejectError::Malformed {
+        Box::new(RejectError::Malformed {
             message,
             line,
             column,
-        }
+        })
     }
 
-    fn once(&self, seen: bool, key: &'static str, at: usize) -> Result<(), RejectError> {
+    fn once(&self, seen: bool, key: &'static str, at: usize) -> Result<(), Box<RejectError>> {
         if seen {
             Err(self.duplicate(key, at))
         } else {
@@ -240,7 +239,7 @@ impl<'a> Scan<'a> {
         }
     }
 
-    fn expect_string(&self, key: &'static str) -> Result<(), RejectError> {
+    fn expect_string(&self, key: &'static str) -> Result<(), Box<RejectError>> {
         if self.peek() == Some(b'"') {
             return Ok(());
         }
@@ -251,18 +250,18 @@ impl<'a> Scan<'a> {
         Err(self.malformed(self.pos, message))
     }
 
-    fn duplicate(&self, key: &'static str, at: usize) -> RejectError {
+    fn duplicate(&self, key: &'static str, at: usize) -> Box<RejectError> {
         let (line, column) = locate(self.text, at);
-        RejectError::DuplicateKey { key, line, column }
+        Box::new(RejectError::DuplicateKey { key, line, column })
     }
 
-    fn malformed(&self, at: usize, message: &str) -> RejectError {
+    fn malformed(&self, at: usize, message: &str) -> Box<RejectError> {
         let (line, column) = locate(self.text, at);
-        RejectError::Malformed {
+        Box::new(RejectError::Malformed {
             message: message.to_owned(),
             line,
             column,
-        }
+        })
     }
 
     fn peek(&self) -> Option<u8> {

@@ -1,0 +1,215 @@
+//! Building a router checks the set of jobs as a whole and reports every
+//! problem together.
+
+use jobwire::{
+    Context, HandlerError, Job, NoPrevious, Problem, Router, Tombstone, Upcast, UpcastError,
+};
+use semver::Version;
+use serde::{Deserialize, Serialize};
+
+macro_rules! job {
+    ($ty:ident, $name:expr, $version:expr, $previous:ty $(, aliases = $aliases:expr)?) => {
+        #[derive(Serialize, Deserialize)]
+        struct $ty {}
+        impl Job for $ty {
+            const NAME: &'static str = $name;
+            const VERSION: Version = $version;
+            $(const ALIASES: &'static [&'static str] = $aliases;)?
+            type Previous = $previous;
+            fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+                Ok(())
+            }
+        }
+    };
+}
+
+job!(Alpha, "alpha", Version::new(1, 0, 0), NoPrevious);
+job!(AlphaAgain, "alpha", Version::new(1, 0, 0), NoPrevious);
+job!(AlphaTwo, "alpha", Version::new(2, 0, 0), NoPrevious);
+job!(
+    Beta,
+    "beta",
+    Version::new(1, 0, 0),
+    NoPrevious,
+    aliases = &["alpha"]
+);
+job!(
+    Gamma,
+    "gamma",
+    Version::new(1, 0, 0),
+    NoPrevious,
+    aliases = &["old.name"]
+);
+job!(
+    Delta,
+    "delta",
+    Version::new(1, 0, 0),
+    NoPrevious,
+    aliases = &["old.name"]
+);
+job!(Bad, "has space", Version::new(1, 0, 0), NoPrevious);
+job!(Gapped, "gapped", Version::new(3, 0, 0), GappedV1);
+job!(Ordered, "ordered", Version::new(2, 0, 0), OrderedV2);
+
+#[derive(Serialize, Deserialize)]
+struct GappedV1 {}
+impl Upcast for GappedV1 {
+    const VERSION: Version = Version::new(1, 5, 0);
+    type Next = Gapped;
+    type Previous = NoPrevious;
+    fn upcast(self) -> Result<Gapped, UpcastError> {
+        Ok(Gapped {})
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct OrderedV2 {}
+impl Upcast for OrderedV2 {
+    const VERSION: Version = Version::new(2, 5, 0);
+    type Next = Ordered;
+    type Previous = NoPrevious;
+    fn upcast(self) -> Result<Ordered, UpcastError> {
+        Ok(Ordered {})
+    }
+}
+
+fn problems(builder: jobwire::RouterBuilder) -> Vec<Problem> {
+    match builder.build() {
+        Ok(_) => Vec::new(),
+        Err(error) => error.problems().to_vec(),
+    }
+}
+
+#[test]
+fn an_empty_registry_is_an_error_that_suspects_the_linker() {
+    let error = Router::builder().build().expect_err("empty");
+    assert_eq!(error.problems(), &[Problem::Empty]);
+    assert!(
+        error
+            .to_string()
+            .contains("the linker may have dropped them"),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("Router::builder().job::<J>()"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_same_name_and_version_twice_is_a_duplicate() {
+    let found = problems(Router::builder().job::<Alpha>().job::<AlphaAgain>());
+    assert_eq!(
+        found,
+        [Problem::Duplicate {
+            name: "alpha".into(),
+            version: Version::new(1, 0, 0)
+        }]
+    );
+    let found = problems(Router::builder().job::<Alpha>().job::<Alpha>());
+    assert_eq!(
+        found.len(),
+        1,
+        "registering one type twice is never silently merged"
+    );
+}
+
+#[test]
+fn two_jobs_claiming_one_name_collide() {
+    let found = problems(Router::builder().job::<Alpha>().job::<AlphaTwo>());
+    assert!(
+        matches!(&found[..], [Problem::NameCollision { name, .. }] if name == "alpha"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn an_alias_colliding_with_a_name_or_an_alias_is_an_error() {
+    let found = problems(Router::builder().job::<Alpha>().job::<Beta>());
+    assert!(
+        matches!(&found[..], [Problem::NameCollision { name, .. }] if name == "alpha"),
+        "{found:?}"
+    );
+    let found = problems(Router::builder().job::<Gamma>().job::<Delta>());
+    assert!(
+        matches!(&found[..], [Problem::NameCollision { name, .. }] if name == "old.name"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_gap_in_the_upcast_chain_is_an_error() {
+    let found = problems(Router::builder().job::<Gapped>());
+    assert_eq!(
+        found,
+        [Problem::ChainGap {
+            job: "gapped".into(),
+            from: Version::new(1, 5, 0),
+            to: Version::new(3, 0, 0)
+        }]
+    );
+}
+
+#[test]
+fn an_upcaster_on_the_current_line_is_an_error() {
+    let found = problems(Router::builder().job::<Ordered>());
+    assert!(
+        matches!(&found[..], [Problem::ChainOrder { .. }]),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn invalid_names_are_errors() {
+    let found = problems(Router::builder().job::<Bad>());
+    assert!(
+        matches!(&found[..], [Problem::InvalidName { name, .. }] if name == "has space"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_retired_name_stays_reserved() {
+    let found = problems(
+        Router::builder()
+            .job::<Alpha>()
+            .retired(Tombstone::new("alpha")),
+    );
+    assert!(
+        matches!(&found[..], [Problem::RetiredNameReused { name, .. }] if name == "alpha"),
+        "{found:?}"
+    );
+    let found = problems(
+        Router::builder()
+            .job::<Gamma>()
+            .retired(Tombstone::new("zeta").aliases(&["old.name"])),
+    );
+    assert!(
+        matches!(&found[..], [Problem::RetiredNameReused { name, .. }] if name == "old.name"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_together_in_a_stable_order() {
+    let build = || {
+        Router::builder()
+            .job::<Gapped>()
+            .job::<Alpha>()
+            .job::<AlphaAgain>()
+            .job::<Bad>()
+            .job::<Gamma>()
+            .job::<Delta>()
+            .build()
+            .expect_err("four problems")
+    };
+    let error = build();
+    assert_eq!(error.problems().len(), 4, "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("jobwire registry is invalid (4 problems)"),
+        "{error}"
+    );
+    assert_eq!(error, build(), "the same input gives the same report");
+}
