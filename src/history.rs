@@ -230,6 +230,12 @@ pub enum ChainError {
 /// The lines before `Target`. Implemented by [`NoPrevious`], by every
 /// [`Upcast`] type whose `Next` is `Target`, by [`Json<M>`] and by
 /// [`BreakingChange<P>`]; its methods are jobwire's own.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the `Previous` line of `{Target}`",
+    label = "not a history of `{Target}`",
+    note = "`Previous` is `NoPrevious`, an `Upcast` type whose `Next` is `{Target}`, `Json<M>` with `M: JsonUpcast`, or `BreakingChange<P>`",
+    note = "`BreakingChange<P>` needs `impl Downcast for P`: in the release that breaks compatibility, producers under `WritePolicy::Previous` must be able to write what the previous release reads"
+)]
 pub trait History<Target>: 'static {
     /// Decodes a payload on `line` into `Target`, returning it and the bytes
     /// consumed, or `None` when no link reads that line.

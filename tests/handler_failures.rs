@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use support::{builder, log, router};
 
-const PANIC: &[u8] = br#"{"job":"test.flaky","version":"1.0.0","args":{"mode":"panic"}}"#;
-const OK: &[u8] = br#"{"job":"test.flaky","version":"1.0.0","args":{"mode":"fine"}}"#;
+static PANIC: &[u8] = br#"{"job":"test.flaky","version":"1.0.0","args":{"mode":"panic"}}"#;
+static OK: &[u8] = br#"{"job":"test.flaky","version":"1.0.0","args":{"mode":"fine"}}"#;
 
 #[test]
 fn a_panicking_handler_fails_and_the_worker_goes_on() {
