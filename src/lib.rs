@@ -112,6 +112,9 @@ mod outcome;
 mod registry;
 mod router;
 mod scan;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod version;
 mod write;
 

@@ -149,7 +149,7 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn of<J: Job<L>, L: Lifecycle>() -> Entry {
+    pub(crate) fn of<J: Job<L>, L: Lifecycle>() -> Entry {
         let mut links = Vec::new();
         <J::Previous as History<J>>::links(&mut links);
         Entry {
@@ -252,6 +252,13 @@ impl RouterBuilder {
     /// ```
     pub fn job<J: Job>(mut self) -> Self {
         self.entries.push(Entry::of::<J, crate::Active>());
+        self
+    }
+
+    /// Adds an entry made by jobwire itself (the testing kit's readers).
+    #[cfg(feature = "testing")]
+    pub(crate) fn entry(mut self, entry: Entry) -> Self {
+        self.entries.push(entry);
         self
     }
 

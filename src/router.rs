@@ -7,7 +7,9 @@ use crate::outcome::{DeferReason, Deferred, Discarded, Failed, Performed, Reject
 use crate::registry::{Entry, RouterBuilder, Tombstone};
 use crate::scan::{Head, Key, Scan};
 use crate::version::{Line, Relation};
-use crate::{Context, HandlerError, Job, Lifecycle, Limits, Outcome, RegistryError, RejectError};
+use crate::{
+    Context, HandlerError, Job, Lifecycle, Limits, Meta, Outcome, RegistryError, RejectError,
+};
 use semver::Version;
 use std::any::Any;
 use std::borrow::Cow;
@@ -113,7 +115,7 @@ enum Resolved<'r, 'a> {
 pub(crate) struct Dispatch<'s, 'a> {
     scan: &'s mut Scan<'a>,
     head: &'s mut Head<'a>,
-    payload: &'a [u8],
+    pub(crate) payload: &'a [u8],
     /// Whether the arguments stand at the cursor (header first), or were
     /// skipped and stand at `head.args`.
     inline: bool,
@@ -425,72 +427,22 @@ pub(crate) fn run<'a, J: Job<L>, L: Lifecycle>(
     route: Route,
     dispatch: Dispatch<'_, 'a>,
 ) -> Outcome<'a> {
-    let Dispatch {
-        scan,
-        head,
-        payload,
-        inline,
-    } = dispatch;
-    let reject = |error| Outcome::Rejected(Rejected { error, payload });
-    let (start, end) = match (inline, head.args) {
-        (true, _) => {
-            if let Err(error) = scan.expect_args_object() {
-                return reject(*error);
-            }
-            (scan.pos, scan.text.len())
-        }
-        (false, Some(span)) => span,
-        (false, None) => return reject(RejectError::MissingField { field: "args" }),
-    };
-    let text = scan.text.get(start..end).unwrap_or_default();
-    let decoded = match route.relation {
-        Relation::OlderLine => {
-            match <J::Previous as History<J>>::decode(Line::of(&route.wire), text, &J::VERSION) {
-                Some(decoded) => decoded,
-                None => {
-                    return reject(RejectError::NoUpcaster {
-                        job: entry.name.to_owned(),
-                        version: route.wire,
-                        reads: entry.describe_reads(),
-                    })
-                }
-            }
-        }
-        _ => decode_prefix::<J>(text).map_err(ChainError::Decode),
-    };
-    let job = match decoded {
-        Ok((job, used)) => job_after(inline, scan, head, start + used)
-            .map(|()| job)
-            .map_err(|error| *error),
-        Err(ChainError::Decode(error)) => {
-            let (message, line, column) = json_error_at(scan.text, start, &error);
-            Err(RejectError::Arguments {
-                job: entry.name.to_owned(),
-                version: route.wire.clone(),
-                message,
-                line,
-                column,
+    let payload = dispatch.payload;
+    let (job, meta) = match decode::<J, L>(entry, &route, dispatch) {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            return Outcome::Rejected(Rejected {
+                error: *error,
+                payload,
             })
         }
-        Err(ChainError::Upcast { from, to, error }) => Err(RejectError::Upcast {
-            job: entry.name.to_owned(),
-            from,
-            to,
-            message: error.to_string(),
-        }),
     };
-    let job = match job {
-        Ok(job) => job,
-        Err(error) => return reject(error),
-    };
-
     if L::DEPRECATED {
         tracing::warn!(
             job.name = J::NAME,
             "performing a deprecated job: it drains, but nothing should enqueue it any more"
         );
     }
-    let meta = head.meta.take().unwrap_or_default();
     let ctx = Context {
         job: J::NAME,
         wire_version: &route.wire,
@@ -507,13 +459,7 @@ pub(crate) fn run<'a, J: Job<L>, L: Lifecycle>(
         job.perform(&ctx).map_err(|error| (error, false))
     };
     match result {
-        Ok(()) => Outcome::Performed(Performed {
-            job: J::NAME,
-            wire_version: route.wire,
-            handler_version: J::VERSION,
-            relation: route.relation,
-            via_alias: route.via_alias,
-        }),
+        Ok(()) => Outcome::Performed(route.performed::<J, L>()),
         Err((error, panicked)) => Outcome::Failed(Failed {
             job: J::NAME,
             wire_version: route.wire,
@@ -521,6 +467,75 @@ pub(crate) fn run<'a, J: Job<L>, L: Lifecycle>(
             panicked,
             payload,
         }),
+    }
+}
+
+impl Route {
+    /// The report of a job performed through this route.
+    pub(crate) fn performed<J: Job<L>, L: Lifecycle>(self) -> Performed {
+        Performed {
+            job: J::NAME,
+            wire_version: self.wire,
+            handler_version: J::VERSION,
+            relation: self.relation,
+            via_alias: self.via_alias,
+        }
+    }
+}
+
+/// Decodes a job's arguments, through the upcast chain when the route says
+/// so, and finishes reading the envelope.
+pub(crate) fn decode<'a, J: Job<L>, L: Lifecycle>(
+    entry: &Entry,
+    route: &Route,
+    dispatch: Dispatch<'_, 'a>,
+) -> Result<(J, Meta<'a>), Box<RejectError>> {
+    let Dispatch {
+        scan, head, inline, ..
+    } = dispatch;
+    let (start, end) = match (inline, head.args) {
+        (true, _) => {
+            scan.expect_args_object()?;
+            (scan.pos, scan.text.len())
+        }
+        (false, Some(span)) => span,
+        (false, None) => return Err(Box::new(RejectError::MissingField { field: "args" })),
+    };
+    let text = scan.text.get(start..end).unwrap_or_default();
+    let decoded = match route.relation {
+        Relation::OlderLine => {
+            <J::Previous as History<J>>::decode(Line::of(&route.wire), text, &J::VERSION)
+                .ok_or_else(|| {
+                    Box::new(RejectError::NoUpcaster {
+                        job: entry.name.to_owned(),
+                        version: route.wire.clone(),
+                        reads: entry.describe_reads(),
+                    })
+                })?
+        }
+        _ => decode_prefix::<J>(text).map_err(ChainError::Decode),
+    };
+    match decoded {
+        Ok((job, used)) => {
+            job_after(inline, scan, head, start + used)?;
+            Ok((job, head.meta.take().unwrap_or_default()))
+        }
+        Err(ChainError::Decode(error)) => {
+            let (message, line, column) = json_error_at(scan.text, start, &error);
+            Err(Box::new(RejectError::Arguments {
+                job: entry.name.to_owned(),
+                version: route.wire.clone(),
+                message,
+                line,
+                column,
+            }))
+        }
+        Err(ChainError::Upcast { from, to, error }) => Err(Box::new(RejectError::Upcast {
+            job: entry.name.to_owned(),
+            from,
+            to,
+            message: error.to_string(),
+        })),
     }
 }
 

@@ -34,7 +34,7 @@ pub mod release_n {
     use serde::{Deserialize, Serialize};
     use std::sync::atomic::Ordering::Relaxed;
 
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
     pub struct UserConfirmation {
         pub id: u64,
         pub message: String,
@@ -53,7 +53,7 @@ pub mod release_n {
         }
     }
 
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
     pub struct Charge {
         pub account: String,
         pub cents: u64,
@@ -71,7 +71,7 @@ pub mod release_n {
         }
     }
 
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
     pub struct GenerateReport {
         pub report_id: u64,
     }
@@ -88,7 +88,7 @@ pub mod release_n {
 
     /// Deprecated in N: still performed while the queue drains; N's producers
     /// cannot enqueue it (that would not compile).
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
     pub struct WelcomeFax {
         pub user_id: u64,
     }
@@ -105,7 +105,7 @@ pub mod release_n {
 
     /// A new job that tries to reuse the retired fax name: the registry
     /// refuses it.
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
     pub struct WelcomeFaxReborn {}
 
     impl Job for WelcomeFaxReborn {
@@ -130,7 +130,7 @@ pub mod release_n1 {
     use std::sync::atomic::Ordering::Relaxed;
 
     /// Added an optional parameter: a minor bump.
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
     pub struct UserConfirmation {
         pub id: u64,
         pub message: String,
@@ -155,7 +155,7 @@ pub mod release_n1 {
     }
 
     /// The previous line of `billing.charge`, kept for its upcaster.
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
     pub struct ChargeV1 {
         pub account: String,
         pub cents: u64,
@@ -168,7 +168,7 @@ pub mod release_n1 {
     }
 
     /// A breaking change: the amount is now `Money`.
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
     pub struct Charge {
         pub account: String,
         pub amount: Money,
@@ -218,7 +218,7 @@ pub mod release_n1 {
     }
 
     /// Renamed from `report.generate`.
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
     pub struct BuildReport {
         pub report_id: u64,
     }
@@ -235,7 +235,7 @@ pub mod release_n1 {
     }
 
     /// New in N+1: release N has never heard of it.
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
     pub struct Export {
         pub user_id: u64,
     }

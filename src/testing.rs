@@ -1,0 +1,623 @@
+//! Property tests for your jobs' upgrades (feature `testing`).
+//!
+//! A payload change is safe when every payload old code could have written is
+//! performed by new code, and every payload new code writes is readable by old
+//! code. [`Kit`] checks that over the whole space of payloads your proptest
+//! strategies describe, and shrinks a failure to the smallest payload that
+//! breaks:
+//!
+//! - **(a)** every payload of every older line you name reaches the current
+//!   type through the upcast chain ([`Kit::older`], [`Kit::older_json`]);
+//! - **(b)** every payload the current code writes, under each
+//!   [`WritePolicy`], is readable by the previous release
+//!   ([`Kit::previous_release`]);
+//! - **(c)** sealing a value and reading it back gives an equal value
+//!   (always checked);
+//! - **(d)** a payload from a newer minor version, carrying fields this
+//!   release does not know, still reads (always checked: it catches an
+//!   accidental `deny_unknown_fields`);
+//! - **(e)** a downcast declared lossless round-trips
+//!   ([`Kit::lossless_downcast`]).
+//!
+//! Add jobwire with the feature to your dev-dependencies:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! jobwire = { version = "0.1", features = ["testing"] }
+//! proptest = "1"
+//! ```
+//!
+//! A failing case's seed is saved under `proptest-regressions/` (see
+//! [`Kit::persist_to`]) and replayed first on the next run; commit that folder.
+//!
+//! The pieces the kit is made of are public too: [`Reader`] reads payloads
+//! as a release would, without performing them, and [`strategy`] has the
+//! generators.
+
+use crate::registry::{Entry, RouterBuilder};
+use crate::router::{decode, Dispatch, Route};
+use crate::version::Line;
+use crate::{
+    Active, Downcast, Job, JsonUpcast, Lifecycle, Outcome, Performed, Producer, Rejected, Router,
+    Upcast, WritePolicy,
+};
+use proptest::strategy::{BoxedStrategy, Strategy};
+use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
+use semver::Version;
+use serde::Serialize;
+use serde_json::Value;
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt::{self, Debug};
+use std::marker::PhantomData;
+
+/// Reads payloads the way a release whose only job is `J` would, stopping
+/// just before the handler: nothing is performed.
+///
+/// ```
+/// # use jobwire::*;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, Debug, PartialEq)] struct Ping { n: u32 }
+/// # impl Job for Ping {
+/// #     const NAME: &'static str = "ping";
+/// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+/// #     type Previous = NoPrevious;
+/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { unreachable!() }
+/// # }
+/// use jobwire::testing::Reader;
+///
+/// let reader = Reader::<Ping>::new()?;
+/// let (ping, report) = reader.read(br#"{"job":"ping","version":"1.0.0","args":{"n":3}}"#).unwrap();
+/// assert_eq!(ping, Ping { n: 3 });
+/// assert_eq!(report.job, "ping");
+/// # Ok::<(), RegistryError>(())
+/// ```
+pub struct Reader<J> {
+    router: Router,
+    job: PhantomData<fn() -> J>,
+}
+
+thread_local! {
+    static READ: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+impl<J: Job> Reader<J> {
+    /// A reader for `J`. Fails only if `J` itself is invalid (its name, its
+    /// chain).
+    pub fn new() -> Result<Self, crate::RegistryError> {
+        let mut entry = Entry::of::<J, Active>();
+        entry.run = read_only::<J, Active>;
+        let router = RouterBuilder::new().entry(entry).build()?;
+        Ok(Reader {
+            router,
+            job: PhantomData,
+        })
+    }
+
+    /// Reads one payload: the decoded job and the report a router would
+    /// give, or the outcome that stopped it.
+    // The error is the router's own outcome, handed over whole; this is test
+    // code, where its size does not matter.
+    #[allow(clippy::result_large_err)]
+    pub fn read<'p>(&self, payload: &'p [u8]) -> Result<(J, Performed), Outcome<'p>> {
+        READ.with(|slot| slot.borrow_mut().take());
+        match self.router.dispatch(payload) {
+            Outcome::Performed(report) => {
+                let job = READ.with(|slot| slot.borrow_mut().take());
+                match job.map(|job| job.downcast::<J>()) {
+                    Some(Ok(job)) => Ok((*job, report)),
+                    // Not reachable: the only entry stores a `J`.
+                    _ => Err(Outcome::Performed(report)),
+                }
+            }
+            other => Err(other),
+        }
+    }
+}
+
+impl<J> Debug for Reader<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader")
+            .field("router", &self.router)
+            .finish()
+    }
+}
+
+/// The `run` of a reader's only entry: decode, keep, do not perform.
+fn read_only<'a, J: Job<L>, L: Lifecycle>(
+    _router: &Router,
+    entry: &Entry,
+    route: Route,
+    dispatch: Dispatch<'_, 'a>,
+) -> Outcome<'a> {
+    let payload = dispatch.payload;
+    match decode::<J, L>(entry, &route, dispatch) {
+        Ok((job, _meta)) => {
+            READ.with(|slot| *slot.borrow_mut() = Some(Box::new(job)));
+            Outcome::Performed(route.performed::<J, L>())
+        }
+        Err(error) => Outcome::Rejected(Rejected {
+            error: *error,
+            payload,
+        }),
+    }
+}
+
+/// Writes an envelope by hand: any name, any version, any arguments, keys in
+/// the order given. For old payloads whose producers are gone, and for
+/// envelopes no `Producer` would write.
+///
+/// ```
+/// let payload = jobwire::testing::envelope("ping", &semver::Version::new(1, 0, 0), &serde_json::json!({"n": 1}));
+/// assert_eq!(payload, br#"{"job":"ping","version":"1.0.0","args":{"n":1}}"#);
+/// ```
+pub fn envelope(name: &str, version: &Version, args: &impl Serialize) -> Vec<u8> {
+    let value = serde_json::json!({
+        "job": name,
+        "version": version.to_string(),
+        "args": serde_json::to_value(args).unwrap_or(Value::Null),
+    });
+    let mut fields = Vec::new();
+    if let Value::Object(map) = value {
+        for key in ["job", "version", "args"] {
+            if let Some(value) = map.get(key) {
+                fields.push(format!("{}:{}", Value::from(key), value));
+            }
+        }
+    }
+    format!("{{{}}}", fields.join(",")).into_bytes()
+}
+
+/// Generators for payloads and their parts.
+pub mod strategy {
+    use super::Line;
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+    use semver::Version;
+    use serde_json::{Map, Number, Value};
+
+    /// Any JSON value, nested at most `depth` levels.
+    ///
+    /// ```
+    /// use proptest::strategy::{Strategy, ValueTree};
+    /// let mut runner = proptest::test_runner::TestRunner::deterministic();
+    /// let value = jobwire::testing::strategy::json(3).new_tree(&mut runner).unwrap().current();
+    /// let _ = serde_json::to_string(&value).unwrap();
+    /// ```
+    pub fn json(depth: u32) -> BoxedStrategy<Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter_map("finite", Number::from_f64)
+                .prop_map(Value::Number),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(depth, 32, 4, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..4).prop_map(Value::Array),
+                btree_map("[a-z_]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+        .boxed()
+    }
+
+    /// Extra fields a newer release might add: one to three, named so they
+    /// can collide with nothing but another newcomer (`x_` prefix).
+    pub fn extra_fields() -> BoxedStrategy<Map<String, Value>> {
+        btree_map("x_[a-z0-9_]{1,10}", json(2), 1..4)
+            .prop_map(|m| m.into_iter().collect())
+            .boxed()
+    }
+
+    /// Versions on the same line as `newest`, up to and including it.
+    ///
+    /// ```
+    /// use proptest::strategy::{Strategy, ValueTree};
+    /// let mut runner = proptest::test_runner::TestRunner::deterministic();
+    /// let newest = semver::Version::new(1, 4, 0);
+    /// let v = jobwire::testing::strategy::version_on_line(&newest).new_tree(&mut runner).unwrap().current();
+    /// assert!(v.major == 1 && v <= newest);
+    /// ```
+    pub fn version_on_line(newest: &Version) -> BoxedStrategy<Version> {
+        let newest = newest.clone();
+        match Line::of(&newest) {
+            Line::Major(major) => (0..=newest.minor, any::<u16>())
+                .prop_map(move |(minor, patch)| {
+                    let patch = if minor == newest.minor {
+                        u64::from(patch) % (newest.patch + 1)
+                    } else {
+                        u64::from(patch)
+                    };
+                    Version::new(major, minor, patch)
+                })
+                .boxed(),
+            Line::Minor(minor) => (0..=newest.patch)
+                .prop_map(move |patch| Version::new(0, minor, patch))
+                .boxed(),
+            Line::Patch(_) => Just(newest).boxed(),
+        }
+    }
+
+    /// A version on the same line as `current` but newer, when the line has
+    /// room for one (`0.0.x` lines do not).
+    ///
+    /// ```
+    /// let v = jobwire::testing::strategy::newer_compatible(&semver::Version::new(2, 1, 0));
+    /// assert_eq!(v, Some(semver::Version::new(2, 2, 0)));
+    /// ```
+    pub fn newer_compatible(current: &Version) -> Option<Version> {
+        match Line::of(current) {
+            Line::Major(major) => Some(Version::new(major, current.minor + 1, 0)),
+            Line::Minor(minor) => Some(Version::new(0, minor, current.patch + 1)),
+            Line::Patch(_) => None,
+        }
+    }
+}
+
+type Check = Box<dyn Fn(Config) -> Result<(), Failure>>;
+
+/// One-call property tests for a job's upgrades. See the [module
+/// docs](self) for what each check promises.
+///
+/// ```
+/// use jobwire::testing::Kit;
+/// use jobwire::{Context, HandlerError, Job, NoPrevious};
+/// use proptest::prelude::*;
+/// use semver::Version;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// struct Ping { n: u32 }
+///
+/// impl Job for Ping {
+///     const NAME: &'static str = "ping";
+///     const VERSION: Version = Version::new(1, 0, 0);
+///     type Previous = NoPrevious;
+///     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+/// }
+///
+/// Kit::new(any::<u32>().prop_map(|n| Ping { n })).cases(32).check();
+/// ```
+#[must_use = "a kit checks nothing until `check` is called"]
+pub struct Kit<J> {
+    cases: u32,
+    persist: &'static str,
+    checks: Vec<(String, Check)>,
+    current: BoxedStrategy<J>,
+}
+
+/// A property the kit found broken, with the smallest input that breaks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Which property, naming the job and the versions.
+    pub property: String,
+    /// What went wrong for the smallest failing input.
+    pub reason: String,
+    /// The smallest failing input, as `Debug` shows it.
+    pub input: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}\n  failed: {}\n  minimal failing input: {}",
+            self.property, self.reason, self.input
+        )
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl<J> Kit<J>
+where
+    J: Job + Debug + Clone + PartialEq,
+{
+    /// A kit for `J`, with a strategy for its current arguments. Checks (c)
+    /// and (d) are always part of it.
+    pub fn new(current: impl Strategy<Value = J> + 'static) -> Self {
+        let mut kit = Kit {
+            cases: 256,
+            persist: "proptest-regressions/jobwire-kit.txt",
+            checks: Vec::new(),
+            current: current.boxed(),
+        };
+        kit.add_round_trip();
+        kit.add_forward_compatible();
+        kit
+    }
+
+    /// How many cases each property tries (default 256).
+    pub fn cases(mut self, cases: u32) -> Self {
+        self.cases = cases;
+        self
+    }
+
+    /// Where failing seeds are saved and replayed from, relative to the
+    /// package root (default `proptest-regressions/jobwire-kit.txt`).
+    pub fn persist_to(mut self, path: &'static str) -> Self {
+        self.persist = path;
+        self
+    }
+
+    /// (a) Every payload of the older line `P` (any version on it) reaches the
+    /// current type through the upcast chain, without error.
+    pub fn older<P>(self, strategy: impl Strategy<Value = P> + 'static) -> Self
+    where
+        P: Upcast + Serialize + Debug + Clone,
+    {
+        let property = format!(
+            "(a) job `{}`: every {} payload upcasts to {}",
+            J::NAME,
+            Line::of(&P::VERSION),
+            J::VERSION
+        );
+        let strategy = (strategy, strategy::version_on_line(&P::VERSION)).boxed();
+        self.push(property, strategy, move |(old, version): (P, Version)| {
+            let reader = reader::<J>()?;
+            let payload = envelope(J::NAME, &version, &old);
+            reader
+                .read(&payload)
+                .map(drop)
+                .map_err(|outcome| fail(&outcome))
+        })
+    }
+
+    /// (a) for a line whose Rust type was deleted: every payload of the JSON
+    /// line `M` reaches the current type.
+    pub fn older_json<M: JsonUpcast>(
+        self,
+        strategy: impl Strategy<Value = Value> + 'static,
+    ) -> Self {
+        let property = format!(
+            "(a) job `{}`: every {} payload (JSON upcaster) upcasts to {}",
+            J::NAME,
+            Line::of(&M::VERSION),
+            J::VERSION
+        );
+        let strategy = (strategy, strategy::version_on_line(&M::VERSION)).boxed();
+        self.push(
+            property,
+            strategy,
+            move |(old, version): (Value, Version)| {
+                let reader = reader::<J>()?;
+                let payload = envelope(J::NAME, &version, &old);
+                reader
+                    .read(&payload)
+                    .map(drop)
+                    .map_err(|outcome| fail(&outcome))
+            },
+        )
+    }
+
+    /// (b) Every payload the current code writes is readable by the previous
+    /// release, whose type for this job is `P`: performed under
+    /// [`WritePolicy::Previous`]; performed or deferred, never rejected, under
+    /// [`WritePolicy::Current`].
+    pub fn previous_release<P: Job + Debug>(self) -> Self {
+        self.previous_release_matching::<P>(|_, _| true)
+    }
+
+    /// (b), and `same(current, previous)` must hold for what the previous
+    /// release reads.
+    pub fn previous_release_matching<P: Job + Debug>(
+        self,
+        same: impl Fn(&J, &P) -> bool + 'static,
+    ) -> Self {
+        let property = format!(
+            "(b) job `{}` {}: what it writes is readable by the previous release's `{}` {}",
+            J::NAME,
+            J::VERSION,
+            P::NAME,
+            P::VERSION
+        );
+        let strategy = self.current.clone();
+        self.push(property, strategy, move |job: J| {
+            let previous = reader::<P>()?;
+            for policy in [WritePolicy::Previous, WritePolicy::Current] {
+                let payload = Producer::new(policy).seal(&job).map_err(|e| {
+                    TestCaseError::fail(format!("sealing under \"{}\": {e}", policy.as_str()))
+                })?;
+                match (policy, previous.read(&payload)) {
+                    (_, Ok((old, _))) if same(&job, &old) => {}
+                    (_, Ok((old, _))) => {
+                        return Err(TestCaseError::fail(format!(
+                            "under \"{}\" the previous release read {old:?}, which does not match",
+                            policy.as_str()
+                        )))
+                    }
+                    (WritePolicy::Current, Err(Outcome::Deferred(_))) => {}
+                    (_, Err(outcome)) => {
+                        return Err(TestCaseError::fail(format!(
+                            "under \"{}\": {}",
+                            policy.as_str(),
+                            describe(&outcome)
+                        )))
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// (e) `P`'s downcast, declared lossless, round-trips: upcasting the
+    /// downcast of a value gives the value back. Fails at once if `P` does
+    /// not declare `LOSSLESS`.
+    pub fn lossless_downcast<P>(self) -> Self
+    where
+        P: Downcast<Next = J>,
+    {
+        let property = format!(
+            "(e) job `{}`: downcast to {} and upcast back to {} is lossless",
+            J::NAME,
+            P::VERSION,
+            J::VERSION
+        );
+        let strategy = self.current.clone();
+        self.push(property, strategy, move |job: J| {
+            if !P::LOSSLESS {
+                return Err(TestCaseError::fail(
+                    "the downcast does not declare `LOSSLESS = true`",
+                ));
+            }
+            let old =
+                P::downcast(&job).map_err(|e| TestCaseError::fail(format!("downcast: {e}")))?;
+            let back = old
+                .upcast()
+                .map_err(|e| TestCaseError::fail(format!("upcast: {e}")))?;
+            if back == job {
+                Ok(())
+            } else {
+                Err(TestCaseError::fail(format!("came back as {back:?}")))
+            }
+        })
+    }
+
+    /// Runs every property; panics with the first failure, shrunk.
+    pub fn check(self) {
+        if let Err(failure) = self.try_check() {
+            panic!("jobwire kit: {failure}");
+        }
+    }
+
+    /// Runs every property; returns the first failure, shrunk.
+    pub fn try_check(self) -> Result<(), Failure> {
+        for (_, check) in &self.checks {
+            let config = Config {
+                cases: self.cases,
+                failure_persistence: Some(Box::new(FileFailurePersistence::Direct(self.persist))),
+                ..Config::default()
+            };
+            check(config)?;
+        }
+        Ok(())
+    }
+
+    fn add_round_trip(&mut self) {
+        let property = format!(
+            "(c) job `{}` {}: seal then read gives back an equal value",
+            J::NAME,
+            J::VERSION
+        );
+        let strategy = self.current.clone();
+        self.checks.push((
+            property.clone(),
+            runner(property, strategy, |job: J| {
+                let reader = reader::<J>()?;
+                let payload = Producer::new(WritePolicy::Current)
+                    .seal(&job)
+                    .map_err(|e| TestCaseError::fail(format!("sealing: {e}")))?;
+                let (back, _) = reader.read(&payload).map_err(|outcome| fail(&outcome))?;
+                if back == job {
+                    Ok(())
+                } else {
+                    Err(TestCaseError::fail(format!("read back as {back:?}")))
+                }
+            }),
+        ));
+    }
+
+    fn add_forward_compatible(&mut self) {
+        let Some(newer) = strategy::newer_compatible(&J::VERSION) else {
+            return;
+        };
+        let property = format!(
+            "(d) job `{}` {}: a {newer} payload with fields it does not know still reads",
+            J::NAME,
+            J::VERSION
+        );
+        let strategy = (self.current.clone(), strategy::extra_fields()).boxed();
+        self.checks.push((
+            property.clone(),
+            runner(
+                property,
+                strategy,
+                move |(job, extra): (J, serde_json::Map<String, Value>)| {
+                    let reader = reader::<J>()?;
+                    let mut args = serde_json::to_value(&job)
+                        .map_err(|e| TestCaseError::fail(format!("serializing: {e}")))?;
+                    let Some(object) = args.as_object_mut() else {
+                        return Err(TestCaseError::fail("arguments are not a JSON object"));
+                    };
+                    for (key, value) in extra {
+                        object.entry(key).or_insert(value);
+                    }
+                    let payload = envelope(J::NAME, &newer, &args);
+                    let (back, _) = reader.read(&payload).map_err(|outcome| fail(&outcome))?;
+                    if back == job {
+                        Ok(())
+                    } else {
+                        Err(TestCaseError::fail(format!("read back as {back:?}")))
+                    }
+                },
+            ),
+        ));
+    }
+
+    fn push<T: Debug + 'static>(
+        mut self,
+        property: String,
+        strategy: BoxedStrategy<T>,
+        test: impl Fn(T) -> Result<(), TestCaseError> + 'static,
+    ) -> Self {
+        self.checks
+            .push((property.clone(), runner(property, strategy, test)));
+        self
+    }
+}
+
+impl<J> Debug for Kit<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kit")
+            .field("cases", &self.cases)
+            .field("persist", &self.persist)
+            .field(
+                "properties",
+                &self.checks.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// A check: run `test` over `strategy` and report a shrunk failure.
+fn runner<T: Debug + 'static>(
+    property: String,
+    strategy: BoxedStrategy<T>,
+    test: impl Fn(T) -> Result<(), TestCaseError> + 'static,
+) -> Check {
+    Box::new(move |config| {
+        let mut runner = TestRunner::new(config);
+        runner.run(&strategy, &test).map_err(|error| match error {
+            TestError::Fail(reason, input) => Failure {
+                property: property.clone(),
+                reason: reason.to_string(),
+                input: format!("{input:?}"),
+            },
+            TestError::Abort(reason) => Failure {
+                property: property.clone(),
+                reason: format!("aborted: {reason}"),
+                input: String::new(),
+            },
+        })
+    })
+}
+
+fn reader<J: Job>() -> Result<Reader<J>, TestCaseError> {
+    Reader::<J>::new().map_err(|e| TestCaseError::fail(e.to_string()))
+}
+
+fn fail(outcome: &Outcome<'_>) -> TestCaseError {
+    TestCaseError::fail(describe(outcome))
+}
+
+fn describe(outcome: &Outcome<'_>) -> String {
+    match outcome {
+        Outcome::Rejected(rejected) => format!("rejected: {}", rejected.error),
+        Outcome::Deferred(deferred) => format!("deferred: {:?}", deferred.reason),
+        other => format!("{}: {other:?}", other.label()),
+    }
+}
