@@ -11,7 +11,9 @@
 //! the end a table per phase shows what happened; the process exits non-zero
 //! if any job failed or was lost.
 //!
-//! Run it with `cargo run --example rolling_deploy`.
+//! Run it with `cargo run --example rolling_deploy`. With
+//! `-- --emit-manifests DIR` it also writes the manifests of both releases,
+//! `DIR/release-n.json` and `DIR/release-n1.json`, for `jobwire-check`.
 
 use jobwire::{Outcome, Producer, WritePolicy};
 use std::collections::VecDeque;
@@ -145,6 +147,25 @@ fn main() -> ExitCode {
 fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let n = router_n(Books::default())?;
     let n1 = router_n1(Books::default())?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, dir] = args.as_slice() {
+        if flag == "--emit-manifests" {
+            std::fs::create_dir_all(dir)?;
+            let dir = std::path::Path::new(dir);
+            std::fs::write(
+                dir.join("release-n.json"),
+                n.manifest().release("N").to_json(),
+            )?;
+            std::fs::write(
+                dir.join("release-n1.json"),
+                n1.manifest().release("N+1").to_json(),
+            )?;
+            println!(
+                "wrote {0}/release-n.json and {0}/release-n1.json\n",
+                dir.display()
+            );
+        }
+    }
     let mut dice = Dice(0x2545_f491_4f6c_dd1d);
     let mut queue: VecDeque<Message> = VecDeque::new();
     let mut tallies = [Tally::default(); PHASES.len()];

@@ -80,6 +80,7 @@
 //! | performing | [`Router`], [`Outcome`], [`Action`], [`Context`], [`Limits`] |
 //! | enqueueing | [`Producer`], [`WritePolicy`], [`Meta`] |
 //! | patterns | [`Added`] (optional parameter), [`Deprecated`], [`retire!`], [`Job::ALIASES`], [`WritePolicy`] |
+//! | deploy-safety check | [`Manifest`], [`check()`], [`check_window`], [`assert_safe_deploy`], [`Rule`] |
 //! | errors | [`RejectError`], [`RegistryError`], [`HandlerError`], [`UpcastError`], [`DowncastError`], [`SealError`] |
 //!
 //! The README specifies the wire format and the dispatch table.
@@ -101,6 +102,7 @@
 #![deny(missing_docs)]
 
 mod added;
+mod compat;
 mod context;
 mod decode;
 mod envelope;
@@ -108,6 +110,7 @@ mod error;
 mod history;
 mod job;
 mod limits;
+mod manifest;
 mod outcome;
 mod registry;
 mod router;
@@ -119,6 +122,9 @@ mod version;
 mod write;
 
 pub use crate::added::Added;
+pub use crate::compat::{
+    assert_safe_deploy, check, check_committed, check_window, Finding, Report, Rule, BLESS_ENV,
+};
 pub use crate::context::{Context, MissingState};
 pub use crate::envelope::{Headers, Meta};
 pub use crate::error::{
@@ -127,6 +133,9 @@ pub use crate::error::{
 pub use crate::history::{BreakingChange, Downcast, History, Json, JsonUpcast, NoPrevious, Upcast};
 pub use crate::job::{Active, Deprecated, Job, Lifecycle};
 pub use crate::limits::Limits;
+pub use crate::manifest::{
+    JobManifest, LineRange, Manifest, ManifestError, Status, TombstoneManifest, Writes, Written,
+};
 pub use crate::outcome::{
     Action, DeferReason, Deferred, Discarded, Failed, Outcome, Performed, Rejected,
 };

@@ -133,7 +133,6 @@ impl Tombstone {
 }
 
 /// Everything the router needs to know about one job, erased of its type.
-#[allow(dead_code)] // `deprecated` and `breaking_from` feed the manifest.
 pub(crate) struct Entry {
     pub(crate) name: &'static str,
     pub(crate) aliases: &'static [&'static str],

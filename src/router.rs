@@ -176,6 +176,10 @@ impl Router {
         self.state.get::<T>()
     }
 
+    pub(crate) fn parts(&self) -> (&[Entry], &[Tombstone]) {
+        (&self.entries, &self.tombstones)
+    }
+
     /// The limits this router enforces.
     ///
     /// ```

@@ -1,0 +1,494 @@
+//! The deploy-safety check: a release's manifest against the manifests of the
+//! releases whose payloads may still be in flight, in the spirit of
+//! `buf breaking`.
+
+use crate::manifest::{JobManifest, Manifest, ManifestError, Status};
+use crate::version::Line;
+use crate::Router;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A deploy-safety rule. Each has a stable id for CI logs and suppressions.
+///
+/// ```
+/// assert_eq!(jobwire::Rule::VersionNoLongerRead.id(), "VERSION_NO_LONGER_READ");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// A job an earlier release wrote is neither performed nor retired now.
+    WrittenJobDropped,
+    /// Under the "previous" policy, this release writes a name or version the
+    /// previous release cannot perform.
+    PreviousPolicyUnreadable,
+    /// A version an earlier release wrote is no longer read.
+    VersionNoLongerRead,
+    /// A retired name is used again.
+    RetiredNameReused,
+    /// A deprecated job is still written.
+    DeprecatedStillWritten,
+    /// A job's major version was bumped with no upcaster from the old line.
+    MajorWithoutUpcaster,
+    /// A new job, which the previous release defers until it is replaced
+    /// (not breaking: nothing fails, the job waits).
+    NewJobDeferred,
+}
+
+impl Rule {
+    /// Every rule, in order.
+    pub const ALL: [Rule; 7] = [
+        Rule::WrittenJobDropped,
+        Rule::PreviousPolicyUnreadable,
+        Rule::VersionNoLongerRead,
+        Rule::RetiredNameReused,
+        Rule::DeprecatedStillWritten,
+        Rule::MajorWithoutUpcaster,
+        Rule::NewJobDeferred,
+    ];
+
+    /// The rule's stable id.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Rule::NewJobDeferred.id(), "NEW_JOB_DEFERRED");
+    /// ```
+    pub const fn id(self) -> &'static str {
+        match self {
+            Rule::WrittenJobDropped => "WRITTEN_JOB_DROPPED",
+            Rule::PreviousPolicyUnreadable => "PREVIOUS_POLICY_UNREADABLE",
+            Rule::VersionNoLongerRead => "VERSION_NO_LONGER_READ",
+            Rule::RetiredNameReused => "RETIRED_NAME_REUSED",
+            Rule::DeprecatedStillWritten => "DEPRECATED_STILL_WRITTEN",
+            Rule::MajorWithoutUpcaster => "MAJOR_WITHOUT_UPCASTER",
+            Rule::NewJobDeferred => "NEW_JOB_DEFERRED",
+        }
+    }
+
+    /// Whether a finding of this rule means a deploy would fail or lose jobs.
+    ///
+    /// ```
+    /// assert!(!jobwire::Rule::NewJobDeferred.is_breaking());
+    /// ```
+    pub const fn is_breaking(self) -> bool {
+        !matches!(self, Rule::NewJobDeferred)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// One finding of the check.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct Finding {
+    /// The rule.
+    pub rule: Rule,
+    /// The job (or retired name) concerned.
+    pub job: String,
+    /// The earlier release it was found against, as labelled in its manifest.
+    pub against: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, in one line.
+    pub fix: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = if self.rule.is_breaking() {
+            "breaking"
+        } else {
+            "note"
+        };
+        write!(f, "{level} {}: job `{}`", self.rule, self.job)?;
+        if let Some(release) = &self.against {
+            write!(f, " (against {release})")?;
+        }
+        write!(f, ": {}\n    fix: {}", self.message, self.fix)
+    }
+}
+
+/// The findings of a check, breaking ones first.
+///
+/// ```
+/// # let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
+/// let report = jobwire::check(&router.manifest(), &router.manifest());
+/// assert!(report.findings.is_empty());
+/// assert!(!report.is_breaking());
+/// assert_eq!(report.to_string(), "no findings: the deploy is safe\n");
+/// # Ok::<(), jobwire::RegistryError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Every finding, sorted by rule, job and release.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Whether any finding is breaking.
+    pub fn is_breaking(&self) -> bool {
+        self.findings.iter().any(|f| f.rule.is_breaking())
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.findings.is_empty() {
+            return writeln!(f, "no findings: the deploy is safe");
+        }
+        for finding in &self.findings {
+            writeln!(f, "{finding}")?;
+        }
+        let breaking = self
+            .findings
+            .iter()
+            .filter(|f| f.rule.is_breaking())
+            .count();
+        writeln!(f, "{} finding(s), {breaking} breaking", self.findings.len())
+    }
+}
+
+/// Checks `current` against the `previous` release.
+///
+/// ```
+/// # let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
+/// let report = jobwire::check(&router.manifest(), &router.manifest());
+/// assert!(!report.is_breaking());
+/// # Ok::<(), jobwire::RegistryError>(())
+/// ```
+pub fn check(previous: &Manifest, current: &Manifest) -> Report {
+    check_window(std::slice::from_ref(previous), current)
+}
+
+/// Checks `current` against every earlier release whose payloads may still be
+/// in flight (retries and scheduled jobs outlive one deploy), oldest first;
+/// the last is the previous release. The "previous" write policy is checked
+/// against the previous release only; every other rule against each.
+///
+/// ```
+/// # let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
+/// let m = router.manifest();
+/// assert!(jobwire::check_window(&[m.clone(), m.clone()], &m).findings.is_empty());
+/// # Ok::<(), jobwire::RegistryError>(())
+/// ```
+pub fn check_window(earlier: &[Manifest], current: &Manifest) -> Report {
+    let mut findings = BTreeSet::new();
+    for (i, old) in earlier.iter().enumerate() {
+        let mut checker = Checker {
+            old,
+            new: current,
+            findings: &mut findings,
+        };
+        let previous = i + 1 == earlier.len();
+        checker.written_jobs(previous);
+        checker.retired_names();
+        if previous {
+            checker.previous_policy();
+        }
+    }
+    deprecated_still_written(current, &mut findings);
+    let mut findings: Vec<Finding> = findings.into_iter().collect();
+    findings.sort_by_key(|f| !f.rule.is_breaking());
+    Report { findings }
+}
+
+/// What a name leads to in a manifest.
+enum Target<'m> {
+    Job(&'m str, &'m JobManifest),
+    Retired,
+    Unknown,
+}
+
+fn resolve<'m>(manifest: &'m Manifest, name: &str) -> Target<'m> {
+    if let Some((job_name, job)) = manifest.jobs.get_key_value(name) {
+        return Target::Job(job_name, job);
+    }
+    if let Some((job_name, job)) = manifest
+        .jobs
+        .iter()
+        .find(|(_, job)| job.aliases.iter().any(|a| a == name))
+    {
+        return Target::Job(job_name, job);
+    }
+    let retired = manifest
+        .tombstones
+        .iter()
+        .any(|(retired, tombstone)| retired == name || tombstone.aliases.iter().any(|a| a == name));
+    if retired {
+        Target::Retired
+    } else {
+        Target::Unknown
+    }
+}
+
+struct Checker<'a> {
+    old: &'a Manifest,
+    new: &'a Manifest,
+    findings: &'a mut BTreeSet<Finding>,
+}
+
+impl Checker<'_> {
+    fn find(&mut self, rule: Rule, job: &str, message: String, fix: String) {
+        self.findings.insert(Finding {
+            rule,
+            job: job.to_owned(),
+            against: self.old.release.clone(),
+            message,
+            fix,
+        });
+    }
+
+    /// Rules WRITTEN_JOB_DROPPED, VERSION_NO_LONGER_READ and
+    /// MAJOR_WITHOUT_UPCASTER: everything the old release wrote, under either
+    /// policy, must be performed or retired now. A major bump is a change
+    /// between two neighbouring releases, so that rule applies to the
+    /// previous release only.
+    fn written_jobs(&mut self, previous: bool) {
+        for (old_name, old_job) in &self.old.jobs {
+            let Some(writes) = &old_job.writes else {
+                // A deprecated job is not written any more, but its payloads
+                // may still be draining.
+                if let Target::Unknown = resolve(self.new, old_name) {
+                    self.find(
+                        Rule::WrittenJobDropped,
+                        old_name,
+                        "the earlier release still drains this deprecated job, and this release neither performs nor retires it".to_owned(),
+                        format!("replace the job with `jobwire::retire!(\"{old_name}\")`"),
+                    );
+                }
+                continue;
+            };
+            for written in [&writes.current, &writes.previous] {
+                match resolve(self.new, &written.name) {
+                    Target::Retired => {}
+                    Target::Unknown => self.find(
+                        Rule::WrittenJobDropped,
+                        old_name,
+                        format!(
+                            "the earlier release writes `{}` {}, which this release neither performs nor retires",
+                            written.name, written.version
+                        ),
+                        format!(
+                            "keep the job (as `Job<Deprecated>`) until the queue drains, then `jobwire::retire!(\"{}\")`",
+                            written.name
+                        ),
+                    ),
+                    Target::Job(new_name, new_job) => {
+                        if new_job.reads_version(&written.version) {
+                            continue;
+                        }
+                        let old_line = Line::of(&old_job.version);
+                        if previous
+                            && Line::of(&new_job.version) > old_line
+                            && !new_job.reads_version(&old_job.version)
+                        {
+                            self.find(
+                                Rule::MajorWithoutUpcaster,
+                                new_name,
+                                format!(
+                                    "the version went from {} to {} with no upcaster from {old_line}",
+                                    old_job.version, new_job.version
+                                ),
+                                format!(
+                                    "keep the {old_line} type and point `Previous` at it, with an `Upcast` impl"
+                                ),
+                            );
+                        } else {
+                            self.find(
+                                Rule::VersionNoLongerRead,
+                                new_name,
+                                format!(
+                                    "the earlier release writes {} {}, and this release reads only {}",
+                                    written.name,
+                                    written.version,
+                                    lines(new_job)
+                                ),
+                                format!(
+                                    "keep an upcaster for {} until no such payload is in flight",
+                                    Line::of(&written.version)
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rule RETIRED_NAME_REUSED: a name the old release retired stays retired.
+    fn retired_names(&mut self) {
+        for (retired, tombstone) in &self.old.tombstones {
+            for name in std::iter::once(retired).chain(&tombstone.aliases) {
+                if let Target::Job(new_name, _) = resolve(self.new, name) {
+                    self.find(
+                        Rule::RetiredNameReused,
+                        new_name,
+                        format!("`{name}` was retired by an earlier release, and payloads under it are discarded there"),
+                        format!("pick a new name for `{new_name}`, and keep `jobwire::retire!(\"{retired}\")`"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Rules PREVIOUS_POLICY_UNREADABLE and NEW_JOB_DEFERRED: what this
+    /// release writes under "previous" must be performed by the previous one.
+    fn previous_policy(&mut self) {
+        for (new_name, new_job) in &self.new.jobs {
+            let Some(writes) = &new_job.writes else {
+                continue;
+            };
+            let written = &writes.previous;
+            match resolve(self.old, &written.name) {
+                Target::Job(_, old_job) if old_job.reads_version(&written.version) => {}
+                Target::Job(old_name, old_job) => self.find(
+                    Rule::PreviousPolicyUnreadable,
+                    new_name,
+                    format!(
+                        "under \"previous\" this release writes {} {}, and the previous release's `{old_name}` reads only {}",
+                        written.name,
+                        written.version,
+                        lines(old_job)
+                    ),
+                    format!(
+                        "declare `type Previous = BreakingChange<..>` with a `Downcast` to {}",
+                        Line::of(&old_job.version)
+                    ),
+                ),
+                Target::Retired => self.find(
+                    Rule::PreviousPolicyUnreadable,
+                    new_name,
+                    format!(
+                        "under \"previous\" this release writes `{}`, which the previous release retired and discards",
+                        written.name
+                    ),
+                    "give the job a name the previous release never retired".to_owned(),
+                ),
+                Target::Unknown => {
+                    let known_before = std::iter::once(new_name)
+                        .chain(&new_job.aliases)
+                        .any(|name| !matches!(resolve(self.old, name), Target::Unknown));
+                    if known_before {
+                        self.find(
+                            Rule::PreviousPolicyUnreadable,
+                            new_name,
+                            format!(
+                                "under \"previous\" this release writes `{}`, a name the previous release does not know",
+                                written.name
+                            ),
+                            "list the previous name first in `ALIASES`".to_owned(),
+                        );
+                    } else {
+                        self.find(
+                            Rule::NewJobDeferred,
+                            new_name,
+                            "a new job: workers of the previous release defer it until they are replaced".to_owned(),
+                            "nothing to do, unless it must run before the deploy completes".to_owned(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rule DEPRECATED_STILL_WRITTEN, on the current manifest alone.
+fn deprecated_still_written(current: &Manifest, findings: &mut BTreeSet<Finding>) {
+    for (name, job) in &current.jobs {
+        if job.status == Status::Deprecated && job.writes.is_some() {
+            findings.insert(Finding {
+                rule: Rule::DeprecatedStillWritten,
+                job: name.clone(),
+                against: None,
+                message: "the job is deprecated, yet the manifest says it is written".to_owned(),
+                fix: "remove every producer of the job; jobwire's `Producer` cannot seal a deprecated job".to_owned(),
+            });
+        }
+    }
+}
+
+fn lines(job: &JobManifest) -> String {
+    job.reads
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The environment variable that makes [`assert_safe_deploy`] write the
+/// current manifest instead of checking against it.
+pub const BLESS_ENV: &str = "JOBWIRE_BLESS";
+
+/// For your test suite: checks `current` against the committed manifests of
+/// earlier releases at `path`, a file or a folder of `*.json` files (sorted by
+/// name, oldest first), and panics with the findings if any is breaking.
+///
+/// To record the current manifest on purpose, when you cut a release, run the
+/// test with `JOBWIRE_BLESS=1`: the manifest is written to `path` (or to
+/// `path/current.json` for a folder) and the test passes.
+///
+/// ```no_run
+/// #[test]
+/// fn deploy_is_safe() {
+///     let router = jobwire::Router::from_registry().unwrap();
+///     jobwire::assert_safe_deploy("manifests/", &router);
+/// }
+/// ```
+pub fn assert_safe_deploy(path: impl AsRef<Path>, current: &Router) {
+    match check_committed(path, current) {
+        Ok(report) if !report.is_breaking() => {}
+        Ok(report) => panic!(
+            "jobwire: this release is not safe to deploy after the committed manifests:\n{report}\
+             (to record the current manifest on purpose, rerun with {BLESS_ENV}=1)"
+        ),
+        Err(error) => {
+            panic!("jobwire: {error} (to record the current manifest, rerun with {BLESS_ENV}=1)")
+        }
+    }
+}
+
+/// The non-panicking form of [`assert_safe_deploy`]: the report, or why the
+/// manifests could not be read. Honors [`BLESS_ENV`] the same way.
+///
+/// ```no_run
+/// let router = jobwire::Router::from_registry()?;
+/// let report = jobwire::check_committed("manifests/last.json", &router)?;
+/// println!("{report}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_committed(path: impl AsRef<Path>, current: &Router) -> Result<Report, ManifestError> {
+    let path = path.as_ref();
+    let manifest = current.manifest();
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ManifestError::Io { path, source }
+    };
+    if std::env::var_os(BLESS_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+        let target = if path.is_dir() {
+            path.join("current.json")
+        } else {
+            path.to_owned()
+        };
+        std::fs::write(&target, manifest.to_json()).map_err(io(&target))?;
+        return Ok(Report::default());
+    }
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(io(path))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_owned()]
+    };
+    let earlier = files
+        .iter()
+        .map(Manifest::read)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(check_window(&earlier, &manifest))
+}

@@ -1,0 +1,320 @@
+//! The manifest: what a release reads and writes, as stable JSON.
+
+use crate::registry::Entry;
+use crate::version::Line;
+use crate::Router;
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// What one release reads and writes, job by job: the input of the
+/// deploy-safety [`check`](crate::check()).
+///
+/// Its JSON form diffs well: keys are sorted, each job is one block, and
+/// unknown fields are ignored when read, so newer manifests stay readable.
+///
+/// ```
+/// # use jobwire::*;
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
+/// # impl Job for Ping {
+/// #     const NAME: &'static str = "ping";
+/// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
+/// #     type Previous = NoPrevious;
+/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+/// # }
+/// let router = Router::builder().job::<Ping>().retired(Tombstone::new("pong")).build()?;
+/// let manifest = router.manifest().release("2026.11.23");
+/// let json = manifest.to_json();
+/// assert!(json.contains(r#""version": "1.2.0""#));
+/// assert_eq!(Manifest::from_json(&json)?, manifest);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The manifest format; this crate writes 1.
+    pub format: u32,
+    /// The jobs, by current name.
+    pub jobs: BTreeMap<String, JobManifest>,
+    /// A label for the release, for messages (a version, a commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// Retired names, by name.
+    #[serde(default)]
+    pub tombstones: BTreeMap<String, TombstoneManifest>,
+}
+
+/// One job in a [`Manifest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobManifest {
+    /// The names it was known by, most recent first.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The lines it reads, newest first: its own, then one per upcaster.
+    pub reads: Vec<LineRange>,
+    /// Active or deprecated.
+    pub status: Status,
+    /// Its current version.
+    pub version: Version,
+    /// What producers write under each policy; none for a deprecated job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<Writes>,
+}
+
+/// What a job is written as, under each write policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writes {
+    /// Under `WritePolicy::Current`.
+    pub current: Written,
+    /// Under `WritePolicy::Previous`.
+    pub previous: Written,
+}
+
+/// A name and version a producer writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// The name on the wire.
+    pub name: String,
+    /// The version on the wire.
+    pub version: Version,
+}
+
+/// A retired job in a [`Manifest`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TombstoneManifest {
+    /// Its retired aliases.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// Whether a job is active or deprecated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Performed and enqueued.
+    Active,
+    /// Performed, no longer enqueued.
+    Deprecated,
+}
+
+/// A [`Line`] as it appears in a manifest: `"2.x"`, `"0.3.x"` or `"0.0.7"`.
+///
+/// ```
+/// use jobwire::{Line, LineRange};
+/// let range: LineRange = "0.3.x".parse()?;
+/// assert_eq!(range.0, Line::Minor(3));
+/// assert_eq!(range.to_string(), "0.3.x");
+/// # Ok::<(), jobwire::ManifestError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LineRange(pub Line);
+
+impl fmt::Display for LineRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for LineRange {
+    type Err = ManifestError;
+
+    fn from_str(text: &str) -> Result<Self, ManifestError> {
+        let invalid = || ManifestError::Line(text.chars().take(32).collect());
+        let number = |part: &str| part.parse::<u64>().map_err(|_| invalid());
+        let line = match text.split('.').collect::<Vec<_>>().as_slice() {
+            [major, "x"] if *major != "0" => Line::Major(number(major)?),
+            ["0", minor, "x"] if *minor != "0" => Line::Minor(number(minor)?),
+            ["0", "0", patch] => Line::Patch(number(patch)?),
+            _ => return Err(invalid()),
+        };
+        Ok(LineRange(line))
+    }
+}
+
+impl Serialize for LineRange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for LineRange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A manifest could not be read.
+///
+/// ```
+/// let error = jobwire::Manifest::from_json("{}").unwrap_err();
+/// assert!(error.to_string().contains("manifest"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The JSON did not parse as a manifest.
+    #[error("not a jobwire manifest: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A manifest of a format this crate does not know.
+    #[error("manifest format {0} is newer than this jobwire reads (1): upgrade jobwire")]
+    Format(u32),
+    /// A line that is not `"M.x"`, `"0.M.x"` or `"0.0.P"`.
+    #[error("{0:?} is not a line: write \"2.x\", \"0.3.x\" or \"0.0.7\"")]
+    Line(String),
+    /// A manifest file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+impl Manifest {
+    /// The format this crate writes.
+    pub const FORMAT: u32 = 1;
+
+    /// Sets the release label.
+    ///
+    /// ```
+    /// # let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
+    /// let manifest = router.manifest().release("v42");
+    /// assert_eq!(manifest.release.as_deref(), Some("v42"));
+    /// # Ok::<(), jobwire::RegistryError>(())
+    /// ```
+    pub fn release(mut self, label: impl Into<String>) -> Self {
+        self.release = Some(label.into());
+        self
+    }
+
+    /// The manifest as pretty, sorted JSON, with a final newline.
+    ///
+    /// ```
+    /// # let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
+    /// assert!(router.manifest().to_json().ends_with("}\n"));
+    /// # Ok::<(), jobwire::RegistryError>(())
+    /// ```
+    pub fn to_json(&self) -> String {
+        // Maps of strings and derived structs always serialize.
+        let mut json = serde_json::to_string_pretty(self).unwrap_or_default();
+        json.push('\n');
+        json
+    }
+
+    /// Reads a manifest.
+    ///
+    /// ```
+    /// let manifest = jobwire::Manifest::from_json(r#"{"format": 1, "jobs": {}}"#)?;
+    /// assert!(manifest.jobs.is_empty());
+    /// # Ok::<(), jobwire::ManifestError>(())
+    /// ```
+    pub fn from_json(json: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = serde_json::from_str(json)?;
+        if manifest.format > Self::FORMAT {
+            return Err(ManifestError::Format(manifest.format));
+        }
+        Ok(manifest)
+    }
+
+    /// Reads a manifest file.
+    ///
+    /// ```no_run
+    /// let manifest = jobwire::Manifest::read("manifests/2026.11.1.json")?;
+    /// # Ok::<(), jobwire::ManifestError>(())
+    /// ```
+    pub fn read(path: impl AsRef<std::path::Path>) -> Result<Manifest, ManifestError> {
+        let path = path.as_ref();
+        let json = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Manifest::from_json(&json)
+    }
+
+    pub(crate) fn of(router: &Router) -> Manifest {
+        let (entries, tombstones) = router.parts();
+        Manifest {
+            format: Self::FORMAT,
+            jobs: entries
+                .iter()
+                .map(|entry| (entry.name.to_owned(), JobManifest::of(entry)))
+                .collect(),
+            release: None,
+            tombstones: tombstones
+                .iter()
+                .map(|t| {
+                    let aliases = t.get_aliases().iter().map(|a| (*a).to_owned()).collect();
+                    (t.name().to_owned(), TombstoneManifest { aliases })
+                })
+                .collect(),
+        }
+    }
+}
+
+impl JobManifest {
+    fn of(entry: &Entry) -> JobManifest {
+        let mut reads = vec![LineRange(Line::of(&entry.version))];
+        reads.extend(
+            entry
+                .links
+                .iter()
+                .map(|link| LineRange(Line::of(&link.version))),
+        );
+        let writes = (!entry.deprecated).then(|| Writes {
+            current: Written {
+                name: entry.name.to_owned(),
+                version: entry.version.clone(),
+            },
+            previous: Written {
+                name: entry.aliases.first().unwrap_or(&entry.name).to_string(),
+                version: entry
+                    .breaking_from
+                    .clone()
+                    .unwrap_or_else(|| entry.version.clone()),
+            },
+        });
+        JobManifest {
+            aliases: entry.aliases.iter().map(|a| (*a).to_owned()).collect(),
+            reads,
+            status: if entry.deprecated {
+                Status::Deprecated
+            } else {
+                Status::Active
+            },
+            version: entry.version.clone(),
+            writes,
+        }
+    }
+
+    /// Whether this job reads a payload written at `version`: on one of its
+    /// lines, and not on a line newer than its own.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// let job: JobManifest = serde_json::from_str(
+    ///     r#"{"reads": ["2.x", "1.x"], "status": "active", "version": "2.1.0"}"#)?;
+    /// assert!(job.reads_version(&semver::Version::new(1, 9, 0)));
+    /// assert!(!job.reads_version(&semver::Version::new(3, 0, 0)));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn reads_version(&self, version: &Version) -> bool {
+        self.reads.contains(&LineRange(Line::of(version)))
+    }
+}
+
+impl Router {
+    /// This router's [`Manifest`]: what it reads and what its jobs write.
+    ///
+    /// ```
+    /// # let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
+    /// let manifest = router.manifest();
+    /// assert!(manifest.tombstones.contains_key("x"));
+    /// # Ok::<(), jobwire::RegistryError>(())
+    /// ```
+    pub fn manifest(&self) -> Manifest {
+        Manifest::of(self)
+    }
+}
