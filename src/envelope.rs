@@ -11,10 +11,9 @@
 //! metadata; reading is in `scan`, writing in `write`.
 
 use crate::decode::Text;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -33,15 +32,15 @@ use std::fmt;
 /// assert_eq!(meta.get_id(), Some("job-7"));
 /// assert_eq!(meta.headers().get("traceparent").as_deref(), Some("00-abc-def-01"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Meta<'a> {
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<Cow<'a, str>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     enqueued_at: Option<u64>,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     attempt: u32,
-    #[serde(borrow, default, skip_serializing_if = "Headers::is_empty")]
+    #[serde(skip_serializing_if = "Headers::is_empty")]
     headers: Headers<'a>,
 }
 
@@ -136,6 +135,27 @@ impl<'a> Meta<'a> {
         &self.headers
     }
 
+    pub(crate) fn set_id(&mut self, id: Option<Cow<'a, str>>) {
+        self.id = id;
+    }
+
+    pub(crate) fn set_enqueued_at(&mut self, unix_millis: Option<u64>) {
+        self.enqueued_at = unix_millis;
+    }
+
+    pub(crate) fn set_attempt(&mut self, attempt: u32) {
+        self.attempt = attempt;
+    }
+
+    /// Keeps the headers as read, after checking they are an object of
+    /// strings, so a bad payload is rejected at dispatch and not half-way
+    /// through a handler.
+    pub(crate) fn set_raw_headers(&mut self, raw: &'a str) -> Result<(), serde_json::Error> {
+        serde_json::from_str::<Check>(raw)?;
+        self.headers.raw = Some(raw);
+        Ok(())
+    }
+
     /// Whether no field is set, in which case no `meta` is written.
     ///
     /// ```
@@ -164,7 +184,8 @@ impl<'a> Meta<'a> {
 /// ```
 #[derive(Clone, Default)]
 pub struct Headers<'a> {
-    raw: Option<&'a RawValue>,
+    /// The JSON object as read, checked to hold only strings.
+    raw: Option<&'a str>,
     added: Vec<(String, String)>,
 }
 
@@ -178,7 +199,17 @@ impl Headers<'_> {
         if let Some((_, value)) = self.added.iter().find(|(k, _)| k == key) {
             return Some(Cow::Borrowed(value));
         }
-        self.raw_pairs().find(|(k, _)| k == key).map(|(_, v)| v)
+        let raw = self.raw?;
+        let mut found = None;
+        let mut deserializer = serde_json::Deserializer::from_str(raw);
+        // The raw text was checked when it was read; a failure finds nothing.
+        Find {
+            key,
+            found: &mut found,
+        }
+        .deserialize(&mut deserializer)
+        .ok()?;
+        found
     }
 
     /// Every header, in the order written.
@@ -202,10 +233,7 @@ impl Headers<'_> {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty()
             && self.raw.map_or(true, |raw| {
-                raw.get()
-                    .bytes()
-                    .filter(|b| !b.is_ascii_whitespace())
-                    .eq(*b"{}")
+                raw.bytes().filter(|b| !b.is_ascii_whitespace()).eq(*b"{}")
             })
     }
 
@@ -220,7 +248,7 @@ impl Headers<'_> {
         // The raw text was checked to be an object of strings when it was
         // read, so this parse cannot fail; if it somehow did, no pairs show.
         self.raw
-            .and_then(|raw| serde_json::from_str::<Pairs<'_>>(raw.get()).ok())
+            .and_then(|raw| serde_json::from_str::<Pairs<'_>>(raw).ok())
             .map(|pairs| pairs.0)
             .unwrap_or_default()
             .into_iter()
@@ -251,20 +279,34 @@ impl Serialize for Headers<'_> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Headers<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <&'de RawValue>::deserialize(deserializer)?;
-        // Check the shape now, so a bad payload is rejected at dispatch and
-        // not half-way through a handler.
-        serde_json::from_str::<Check>(raw.get()).map_err(|error| {
-            de::Error::custom(format_args!(
-                "`meta.headers` must be an object of strings: {error}"
-            ))
-        })?;
-        Ok(Headers {
-            raw: Some(raw),
-            added: Vec::new(),
-        })
+/// Finds one header in the raw text, borrowing its value where it can.
+struct Find<'k, 'f, 'a> {
+    key: &'k str,
+    found: &'f mut Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for Find<'_, '_, 'a> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for Find<'_, '_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of strings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some((key, value)) = map.next_entry::<Text<'de>, Text<'de>>()? {
+            if key.0 == self.key {
+                *self.found = Some(value.0);
+            }
+        }
+        Ok(())
     }
 }
 

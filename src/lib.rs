@@ -115,6 +115,7 @@ mod outcome;
 mod registry;
 mod router;
 mod scan;
+mod skip;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

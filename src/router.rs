@@ -376,7 +376,7 @@ impl Router {
             None => None,
         };
         let Some(entry) = entry else {
-            return match Version::parse(version) {
+            return match crate::version::parse(version) {
                 Ok(_) => Resolved::Defer(DeferReason::UnknownJob { job: job.clone() }),
                 Err(error) => invalid_version(error.to_string()),
             };
@@ -391,7 +391,7 @@ impl Router {
         let (wire, relation) = if version == entry.version_text {
             (entry.version.clone(), Relation::Same)
         } else {
-            match Version::parse(version) {
+            match crate::version::parse(version) {
                 Ok(wire) => {
                     let relation = Relation::between(&wire, &entry.version);
                     (wire, relation)

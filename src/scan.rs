@@ -7,8 +7,8 @@
 //! Nothing here allocates unless a string has escapes.
 
 use crate::decode::{decode_prefix, json_error_at, locate, Text};
+use crate::skip::skip_value;
 use crate::{Meta, RejectError};
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -66,11 +66,23 @@ impl<'a> Scan<'a> {
         Ok(scan)
     }
 
-    /// The next key, positioned at its value; `None` after the closing brace.
+    /// The next envelope key, positioned at its value; `None` after the
+    /// closing brace.
     pub(crate) fn key(&mut self) -> Result<Option<(Key, usize)>, Box<RejectError>> {
+        let mut first = std::mem::replace(&mut self.first_key, false);
+        Ok(self
+            .object_key(&mut first)?
+            .map(|(key, at)| (Key::of(&key), at)))
+    }
+
+    /// The next key of the object the cursor is in, positioned at its value;
+    /// `None` after the closing brace. `first` is true before the first key.
+    fn object_key(
+        &mut self,
+        first: &mut bool,
+    ) -> Result<Option<(Cow<'a, str>, usize)>, Box<RejectError>> {
         self.skip_whitespace();
-        if self.first_key {
-            self.first_key = false;
+        if std::mem::replace(first, false) {
             if self.peek() == Some(b'}') {
                 self.pos += 1;
                 return Ok(None);
@@ -99,7 +111,73 @@ impl<'a> Scan<'a> {
         }
         self.pos += 1;
         self.skip_whitespace();
-        Ok(Some((Key::of(&key), at)))
+        Ok(Some((key, at)))
+    }
+
+    /// Reads the `meta` object. Unknown keys are skipped; each known key may
+    /// appear once.
+    fn meta(&mut self) -> Result<Meta<'a>, Box<RejectError>> {
+        if self.peek() != Some(b'{') {
+            return Err(self.malformed(self.pos, "`meta` must be a JSON object"));
+        }
+        self.pos += 1;
+        let mut meta = Meta::new();
+        let mut seen = [false; 4];
+        let mut first = true;
+        while let Some((key, at)) = self.object_key(&mut first)? {
+            let (slot, name) = match key.as_ref() {
+                "id" => (0, "meta.id"),
+                "enqueued_at" => (1, "meta.enqueued_at"),
+                "attempt" => (2, "meta.attempt"),
+                "headers" => (3, "meta.headers"),
+                _ => {
+                    self.skip()?;
+                    continue;
+                }
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return Err(self.duplicate(name, at));
+            }
+            let in_meta = |mut error: Box<RejectError>| {
+                if let RejectError::Malformed { message, .. } = &mut *error {
+                    message.insert_str(0, &format!("in `{name}`: "));
+                }
+                error
+            };
+            match slot {
+                0 => {
+                    if self.peek() == Some(b'"') {
+                        meta.set_id(Some(self.string()?));
+                    } else {
+                        meta.set_id(
+                            self.value::<Option<Text<'a>>>()
+                                .map_err(in_meta)?
+                                .map(|t| t.0),
+                        );
+                    }
+                }
+                1 => meta.set_enqueued_at(self.value::<Option<u64>>().map_err(in_meta)?),
+                2 => meta.set_attempt(self.value::<Option<u32>>().map_err(in_meta)?.unwrap_or(0)),
+                _ => {
+                    let start = self.pos;
+                    if self.peek() == Some(b'n') {
+                        self.value::<()>().map_err(in_meta)?;
+                        continue;
+                    }
+                    if self.peek() != Some(b'{') {
+                        return Err(
+                            self.malformed(start, "`meta.headers` must be an object of strings")
+                        );
+                    }
+                    self.skip()?;
+                    let raw = self.text.get(start..self.pos).unwrap_or_default();
+                    meta.set_raw_headers(raw)
+                        .map_err(|error| self.json_error(start, &error))
+                        .map_err(in_meta)?;
+                }
+            }
+        }
+        Ok(meta)
     }
 
     /// Reads a string value, borrowing it when it has no escapes.
@@ -107,18 +185,11 @@ impl<'a> Scan<'a> {
         let bytes = self.text.as_bytes();
         if bytes.get(self.pos) == Some(&b'"') {
             let start = self.pos + 1;
-            let mut end = start;
-            while let Some(&b) = bytes.get(end) {
-                match b {
-                    b'"' => {
-                        if let Some(plain) = self.text.get(start..end) {
-                            self.pos = end + 1;
-                            return Ok(Cow::Borrowed(plain));
-                        }
-                        break;
-                    }
-                    b'\\' | 0..=0x1f => break,
-                    _ => end += 1,
+            let end = start + plain_prefix(bytes.get(start..).unwrap_or_default());
+            if bytes.get(end) == Some(&b'"') {
+                if let Some(plain) = self.text.get(start..end) {
+                    self.pos = end + 1;
+                    return Ok(Cow::Borrowed(plain));
                 }
             }
         }
@@ -144,8 +215,19 @@ impl<'a> Scan<'a> {
     pub(crate) fn skip_args(&mut self) -> Result<(usize, usize), Box<RejectError>> {
         self.expect_args_object()?;
         let start = self.pos;
-        self.value::<IgnoredAny>()?;
+        self.skip()?;
         Ok((start, self.pos))
+    }
+
+    /// Skips one value, checking that it is JSON, without building it.
+    fn skip(&mut self) -> Result<(), Box<RejectError>> {
+        match skip_value(self.text.as_bytes(), self.pos) {
+            Ok(end) => {
+                self.pos = end;
+                Ok(())
+            }
+            Err(error) => Err(self.malformed(error.at, error.message)),
+        }
     }
 
     /// Checks that the value at the cursor is an object, as `args` must be.
@@ -178,24 +260,13 @@ impl<'a> Scan<'a> {
             }
             Key::Meta => {
                 self.once(head.meta.is_some(), "meta", at)?;
-                if self.peek() != Some(b'{') {
-                    return Err(self.malformed(self.pos, "`meta` must be a JSON object"));
-                }
-                let meta = self.value::<Meta<'a>>().map_err(|mut error| {
-                    if let RejectError::Malformed { message, .. } = &mut *error {
-                        message.insert_str(0, "in `meta`: ");
-                    }
-                    error
-                })?;
-                head.meta = Some(meta);
+                head.meta = Some(self.meta()?);
             }
             Key::Args => {
                 self.once(head.args.is_some(), "args", at)?;
                 head.args = Some(self.skip_args()?);
             }
-            Key::Other => {
-                self.value::<IgnoredAny>()?;
-            }
+            Key::Other => self.skip()?,
         }
         Ok(())
     }
@@ -272,6 +343,69 @@ impl<'a> Scan<'a> {
         let bytes = self.text.as_bytes();
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(self.pos) {
             self.pos += 1;
+        }
+    }
+}
+
+/// The length of the prefix of `bytes` with no `"`, `\\` or control
+/// character: eight bytes at a time, then one by one.
+fn plain_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The lowest flagged byte is exact; higher ones may be false positives,
+    // so only the first is used.
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
+    let zero = |word: u64| below(word, 1);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut done = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let special = zero(word ^ (ONES * u64::from(b'"')))
+            | zero(word ^ (ONES * u64::from(b'\\')))
+            | below(word, 0x20);
+        if special != 0 {
+            return done + (special.trailing_zeros() / 8) as usize;
+        }
+        done += 8;
+    }
+    done + chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(chunks.remainder().len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_prefix;
+
+    #[test]
+    fn plain_prefix_stops_at_the_first_special_byte() {
+        let naive = |bytes: &[u8]| {
+            bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(bytes.len())
+        };
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"abc".to_vec(),
+            b"user.confirmation\"".to_vec(),
+        ];
+        for len in 0..20 {
+            for special in [b'"', b'\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', b'#'] {
+                for at in 0..=len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes.insert(at, special);
+                    bytes.push(b'"');
+                    cases.push(bytes);
+                }
+            }
+        }
+        for bytes in cases {
+            assert_eq!(plain_prefix(&bytes), naive(&bytes), "{bytes:?}");
         }
     }
 }

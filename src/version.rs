@@ -80,6 +80,36 @@ impl fmt::Display for Line {
     }
 }
 
+/// Parses a version as `semver` does, with a fast path for the plain
+/// `MAJOR.MINOR.PATCH` that almost every payload carries.
+pub(crate) fn parse(text: &str) -> Result<Version, semver::Error> {
+    let bytes = text.as_bytes();
+    let mut parts = [0u64; 3];
+    let mut at = 0;
+    for (index, part) in parts.iter_mut().enumerate() {
+        let start = at;
+        let mut number: u64 = 0;
+        while let Some(&digit @ b'0'..=b'9') = bytes.get(at) {
+            match number
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(digit - b'0')))
+            {
+                Some(n) => number = n,
+                None => return Version::parse(text),
+            }
+            at += 1;
+        }
+        let leading_zero = bytes.get(start) == Some(&b'0') && at - start > 1;
+        let separator = if index < 2 { Some(&b'.') } else { None };
+        if at == start || leading_zero || bytes.get(at) != separator {
+            return Version::parse(text);
+        }
+        *part = number;
+        at += 1;
+    }
+    Ok(Version::new(parts[0], parts[1], parts[2]))
+}
+
 /// How a payload's version relates to the version of the handler reading it.
 ///
 /// ```
@@ -141,6 +171,40 @@ impl Relation {
             Relation::NewerCompatible => "newer-minor",
             Relation::OlderLine => "older-major",
             Relation::NewerLine => "newer-major",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_path_agrees_with_semver() {
+        for text in [
+            "1.2.3",
+            "0.0.0",
+            "10.20.30",
+            "01.2.3",
+            "1.02.3",
+            "1.2",
+            "1.2.3.4",
+            "1.2.3-rc.1",
+            "1.2.3+build",
+            "",
+            "..",
+            "1..3",
+            "18446744073709551615.0.0",
+            "18446744073709551616.0.0",
+            "v1.2.3",
+            " 1.2.3",
+            "1.2.3 ",
+            "-1.2.3",
+            "+1.2.3",
+        ] {
+            let fast = parse(text).map_err(|e| e.to_string());
+            let slow = Version::parse(text).map_err(|e| e.to_string());
+            assert_eq!(fast, slow, "{text:?}");
         }
     }
 }

@@ -71,12 +71,13 @@ fn whitespace_and_escapes_are_json() {
 #[test]
 fn duplicate_envelope_keys_are_rejected() {
     let router = router();
-    let cases: [&[u8]; 5] = [
+    let cases: [&[u8]; 6] = [
         br#"{"job":"user.confirmation","job":"test.flaky","version":"2.1.0","args":{"user_id":1,"message":"m"}}"#,
         br#"{"job":"user.confirmation","version":"2.1.0","version":"3.0.0","args":{"user_id":1,"message":"m"}}"#,
         br#"{"job":"user.confirmation","version":"2.1.0","args":{"user_id":1,"message":"m"},"args":{}}"#,
         br#"{"args":{"user_id":1,"message":"m"},"args":{},"job":"user.confirmation","version":"2.1.0"}"#,
         br#"{"job":"user.confirmation","version":"2.1.0","meta":{},"args":{"user_id":1,"message":"m"},"meta":{}}"#,
+        br#"{"job":"user.confirmation","version":"2.1.0","args":{"user_id":1,"message":"m"},"meta":{"attempt":1,"attempt":2}}"#,
     ];
     for payload in cases {
         let outcome = router.dispatch(payload);

@@ -1,0 +1,292 @@
+//! Skipping a JSON value without building it, and without allocating.
+//!
+//! serde_json's own skipping (`IgnoredAny`) keeps a small stack on the heap
+//! for nested values. The envelope reader skips unknown fields, and the
+//! arguments it decodes later, with this instead: the nesting is a bit stack
+//! in a `u128`, and depth is bounded as serde_json bounds typed input.
+
+/// Why a value could not be skipped, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SkipError {
+    pub(crate) at: usize,
+    pub(crate) message: &'static str,
+}
+
+/// serde_json's limit for typed input: 127 nested containers.
+const MAX_DEPTH: u32 = 127;
+
+/// Skips the JSON value at `at` (after optional whitespace) and returns the
+/// position just after it.
+pub(crate) fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize, SkipError> {
+    // Bit `d` of `objects` says whether nesting level `d` is an object.
+    let mut objects: u128 = 0;
+    let mut depth: u32 = 0;
+    let error = |at, message| Err(SkipError { at, message });
+    'value: loop {
+        at = whitespace(bytes, at);
+        match bytes.get(at) {
+            Some(b'{') | Some(b'[') => {
+                if depth >= MAX_DEPTH {
+                    return error(at, "recursion limit exceeded");
+                }
+                let object = bytes.get(at) == Some(&b'{');
+                at = whitespace(bytes, at + 1);
+                let close = if object { b'}' } else { b']' };
+                if bytes.get(at) == Some(&close) {
+                    at += 1;
+                } else {
+                    if object {
+                        objects |= 1 << depth;
+                        at = key(bytes, at)?;
+                    } else {
+                        objects &= !(1 << depth);
+                    }
+                    depth += 1;
+                    continue 'value;
+                }
+            }
+            Some(b'"') => at = string(bytes, at)?,
+            Some(b'-' | b'0'..=b'9') => at = number(bytes, at)?,
+            Some(b't') => at = literal(bytes, at, b"true")?,
+            Some(b'f') => at = literal(bytes, at, b"false")?,
+            Some(b'n') => at = literal(bytes, at, b"null")?,
+            Some(_) => return error(at, "expected value"),
+            None => return error(at, "EOF while parsing a value"),
+        }
+        // After a value: close containers, or go on to the next value.
+        loop {
+            if depth == 0 {
+                return Ok(at);
+            }
+            at = whitespace(bytes, at);
+            let object = objects & (1 << (depth - 1)) != 0;
+            match (object, bytes.get(at)) {
+                (_, Some(b',')) => {
+                    at += 1;
+                    if object {
+                        at = key(bytes, whitespace(bytes, at))?;
+                    }
+                    continue 'value;
+                }
+                (true, Some(b'}')) | (false, Some(b']')) => {
+                    at += 1;
+                    depth -= 1;
+                }
+                (true, Some(_)) => return error(at, "expected `,` or `}`"),
+                (false, Some(_)) => return error(at, "expected `,` or `]`"),
+                (_, None) => return error(at, "EOF while parsing a value"),
+            }
+        }
+    }
+}
+
+fn whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// A key and its colon, up to the value.
+fn key(bytes: &[u8], at: usize) -> Result<usize, SkipError> {
+    if bytes.get(at) != Some(&b'"') {
+        return Err(SkipError {
+            at,
+            message: "key must be a string",
+        });
+    }
+    let at = whitespace(bytes, string(bytes, at)?);
+    if bytes.get(at) != Some(&b':') {
+        return Err(SkipError {
+            at,
+            message: "expected `:`",
+        });
+    }
+    Ok(at + 1)
+}
+
+/// A string, from its opening quote; the text is already known to be UTF-8.
+fn string(bytes: &[u8], mut at: usize) -> Result<usize, SkipError> {
+    at += 1;
+    loop {
+        match bytes.get(at) {
+            Some(b'"') => return Ok(at + 1),
+            Some(b'\\') => {
+                at += 1;
+                match bytes.get(at) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => at += 1,
+                    Some(b'u') => {
+                        for offset in 1..=4 {
+                            if !bytes.get(at + offset).is_some_and(u8::is_ascii_hexdigit) {
+                                return Err(SkipError {
+                                    at: at + offset,
+                                    message: "invalid escape",
+                                });
+                            }
+                        }
+                        at += 5;
+                    }
+                    Some(_) => {
+                        return Err(SkipError {
+                            at,
+                            message: "invalid escape",
+                        })
+                    }
+                    None => break,
+                }
+            }
+            Some(0..=0x1f) => {
+                return Err(SkipError {
+                    at,
+                    message: "control character (\\u0000-\\u001F) found while parsing a string",
+                })
+            }
+            Some(_) => at += 1,
+            None => break,
+        }
+    }
+    Err(SkipError {
+        at,
+        message: "EOF while parsing a string",
+    })
+}
+
+/// A number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn number(bytes: &[u8], mut at: usize) -> Result<usize, SkipError> {
+    let digits = |mut at: usize| {
+        let start = at;
+        while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        (at, at > start)
+    };
+    let invalid = |at| {
+        Err(SkipError {
+            at,
+            message: "invalid number",
+        })
+    };
+    if bytes.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    match bytes.get(at) {
+        Some(b'0') => at += 1,
+        Some(b'1'..=b'9') => at = digits(at).0,
+        _ => return invalid(at),
+    }
+    if bytes.get(at) == Some(&b'.') {
+        let (end, any) = digits(at + 1);
+        if !any {
+            return invalid(end);
+        }
+        at = end;
+    }
+    if let Some(b'e' | b'E') = bytes.get(at) {
+        at += 1;
+        if let Some(b'+' | b'-') = bytes.get(at) {
+            at += 1;
+        }
+        let (end, any) = digits(at);
+        if !any {
+            return invalid(end);
+        }
+        at = end;
+    }
+    Ok(at)
+}
+
+fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Result<usize, SkipError> {
+    if bytes.get(at..at + word.len()) == Some(word) {
+        Ok(at + word.len())
+    } else {
+        Err(SkipError {
+            at,
+            message: "expected value",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skip_value;
+    use serde::de::IgnoredAny;
+
+    /// serde_json's verdict on a whole document.
+    fn serde_accepts(text: &str) -> bool {
+        serde_json::from_str::<IgnoredAny>(text).is_ok()
+    }
+
+    fn skip_accepts(text: &str) -> bool {
+        let bytes = text.as_bytes();
+        skip_value(bytes, 0).is_ok_and(|end| super::whitespace(bytes, end) == bytes.len())
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_whole_documents() {
+        let cases = [
+            "null",
+            "true",
+            "false",
+            "0",
+            "-0",
+            "12",
+            "-1.5e+10",
+            "1E5",
+            "0.0",
+            "\"\"",
+            "\"a\\u00e9\\n\"",
+            "[]",
+            "{}",
+            " [1, [2, {\"a\": [null]}], \"x\"] ",
+            "{\"a\":1,\"b\":{\"c\":[true,false]}}",
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "1e+",
+            "+1",
+            "tru",
+            "nul",
+            "[1,]",
+            "[,1]",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "{1:2}",
+            "[1 2]",
+            "{\"a\":1 \"b\":2}",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"abc",
+            "[",
+            "{",
+            "\"\u{1}\"",
+            "[[[]]]]",
+            "{\"a\":1}}",
+            "nan",
+            "Infinity",
+            "-01",
+            "2.e3",
+            "\"\\/\"",
+        ];
+        for text in cases {
+            assert_eq!(skip_accepts(text), serde_accepts(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn depth_is_bounded_like_serde_json_typed_decoding() {
+        // serde_json refuses typed input nested 128 deep; its
+        // `IgnoredAny` skips any depth with a heap stack. This skipper has no
+        // heap stack, so it keeps the typed limit, and never overflows.
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(skip_accepts(&nested(127)));
+        assert!(serde_json::from_str::<serde_json::Value>(&nested(127)).is_ok());
+        assert!(serde_json::from_str::<serde_json::Value>(&nested(128)).is_err());
+        for depth in [128usize, 5_000, 1_000_000] {
+            let error = skip_value(nested(depth).as_bytes(), 0).expect_err("too deep");
+            assert_eq!((error.at, error.message), (127, "recursion limit exceeded"));
+        }
+    }
+}
