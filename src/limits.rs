@@ -3,8 +3,10 @@
 /// Limits on incoming payloads. A payload over a limit is rejected with a
 /// typed error before any of it is parsed.
 ///
-/// Nesting depth is bounded by serde_json, which refuses input nested more
-/// than 128 levels deep instead of overflowing the stack.
+/// Nesting depth needs no limit of its own: where a value is decoded into a
+/// type, serde_json refuses nesting 128 containers deep instead of
+/// overflowing the stack; where a value is skipped (unknown fields,
+/// arguments read later), it is skipped iteratively, at any depth.
 ///
 /// ```
 /// use jobwire::Limits;

@@ -1,9 +1,11 @@
 //! Skipping a JSON value without building it, and without allocating.
 //!
-//! serde_json's own skipping (`IgnoredAny`) keeps a small stack on the heap
-//! for nested values. The envelope reader skips unknown fields, and the
+//! serde_json's own skipping (`IgnoredAny`) keeps a stack on the heap for
+//! every nested value. The envelope reader skips unknown fields, and the
 //! arguments it decodes later, with this instead: the nesting is a bit stack
-//! in a `u128`, and depth is bounded as serde_json bounds typed input.
+//! in a `u128`, which spills to the heap only past 128 levels. Like
+//! `IgnoredAny`, it works iteratively, so no depth overflows the stack, and it
+//! accepts any depth, so a value is skipped the same wherever it stands.
 
 /// Why a value could not be skipped, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,23 +14,60 @@ pub(crate) struct SkipError {
     pub(crate) message: &'static str,
 }
 
-/// serde_json's limit for typed input: 127 nested containers.
-const MAX_DEPTH: u32 = 127;
+/// Which nesting levels are objects (as opposed to arrays).
+struct Nesting {
+    /// Levels 0 to 127, one bit each.
+    low: u128,
+    /// Levels from 128 on, on the heap: only pathological input gets here.
+    high: Vec<bool>,
+    depth: usize,
+}
+
+impl Nesting {
+    fn push(&mut self, object: bool) {
+        if self.depth < 128 {
+            let bit = 1u128 << self.depth;
+            if object {
+                self.low |= bit;
+            } else {
+                self.low &= !bit;
+            }
+        } else {
+            self.high.push(object);
+        }
+        self.depth += 1;
+    }
+
+    fn pop(&mut self) {
+        if self.depth > 128 {
+            self.high.pop();
+        }
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// Whether the innermost open level is an object; `None` at the top.
+    fn top(&self) -> Option<bool> {
+        match self.depth {
+            0 => None,
+            d if d <= 128 => Some(self.low & (1u128 << (d - 1)) != 0),
+            _ => self.high.last().copied(),
+        }
+    }
+}
 
 /// Skips the JSON value at `at` (after optional whitespace) and returns the
 /// position just after it.
 pub(crate) fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize, SkipError> {
-    // Bit `d` of `objects` says whether nesting level `d` is an object.
-    let mut objects: u128 = 0;
-    let mut depth: u32 = 0;
+    let mut nesting = Nesting {
+        low: 0,
+        high: Vec::new(),
+        depth: 0,
+    };
     let error = |at, message| Err(SkipError { at, message });
     'value: loop {
         at = whitespace(bytes, at);
         match bytes.get(at) {
             Some(b'{') | Some(b'[') => {
-                if depth >= MAX_DEPTH {
-                    return error(at, "recursion limit exceeded");
-                }
                 let object = bytes.get(at) == Some(&b'{');
                 at = whitespace(bytes, at + 1);
                 let close = if object { b'}' } else { b']' };
@@ -36,12 +75,9 @@ pub(crate) fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize, SkipError
                     at += 1;
                 } else {
                     if object {
-                        objects |= 1 << depth;
                         at = key(bytes, at)?;
-                    } else {
-                        objects &= !(1 << depth);
                     }
-                    depth += 1;
+                    nesting.push(object);
                     continue 'value;
                 }
             }
@@ -55,11 +91,10 @@ pub(crate) fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize, SkipError
         }
         // After a value: close containers, or go on to the next value.
         loop {
-            if depth == 0 {
+            let Some(object) = nesting.top() else {
                 return Ok(at);
-            }
+            };
             at = whitespace(bytes, at);
-            let object = objects & (1 << (depth - 1)) != 0;
             match (object, bytes.get(at)) {
                 (_, Some(b',')) => {
                     at += 1;
@@ -70,7 +105,7 @@ pub(crate) fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize, SkipError
                 }
                 (true, Some(b'}')) | (false, Some(b']')) => {
                     at += 1;
-                    depth -= 1;
+                    nesting.pop();
                 }
                 (true, Some(_)) => return error(at, "expected `,` or `}`"),
                 (false, Some(_)) => return error(at, "expected `,` or `]`"),
@@ -276,17 +311,20 @@ mod tests {
     }
 
     #[test]
-    fn depth_is_bounded_like_serde_json_typed_decoding() {
-        // serde_json refuses typed input nested 128 deep; its
-        // `IgnoredAny` skips any depth with a heap stack. This skipper has no
-        // heap stack, so it keeps the typed limit, and never overflows.
+    fn any_depth_is_skipped_like_serde_json_ignored_any() {
         let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-        assert!(skip_accepts(&nested(127)));
-        assert!(serde_json::from_str::<serde_json::Value>(&nested(127)).is_ok());
-        assert!(serde_json::from_str::<serde_json::Value>(&nested(128)).is_err());
-        for depth in [128usize, 5_000, 1_000_000] {
-            let error = skip_value(nested(depth).as_bytes(), 0).expect_err("too deep");
-            assert_eq!((error.at, error.message), (127, "recursion limit exceeded"));
+        let objects = |depth: usize| format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        let mixed = |depth: usize| format!("{}1{}", "[{\"a\":".repeat(depth), "}]".repeat(depth));
+        for depth in [127usize, 128, 129, 200, 100_000] {
+            for text in [nested(depth), objects(depth), mixed(depth)] {
+                assert!(skip_accepts(&text), "depth {depth}");
+                assert!(serde_accepts(&text), "depth {depth}");
+                let broken = &text[..text.len() - 1];
+                assert_eq!(skip_accepts(broken), serde_accepts(broken), "depth {depth}, cut short");
+            }
         }
+        // A close that does not match its open, deep down.
+        let wrong = format!("{}{}}}{}", "[".repeat(300), "]".repeat(150), "]".repeat(149));
+        assert_eq!(skip_accepts(&wrong), serde_accepts(&wrong));
     }
 }
