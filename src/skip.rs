@@ -320,11 +320,20 @@ mod tests {
                 assert!(skip_accepts(&text), "depth {depth}");
                 assert!(serde_accepts(&text), "depth {depth}");
                 let broken = &text[..text.len() - 1];
-                assert_eq!(skip_accepts(broken), serde_accepts(broken), "depth {depth}, cut short");
+                assert_eq!(
+                    skip_accepts(broken),
+                    serde_accepts(broken),
+                    "depth {depth}, cut short"
+                );
             }
         }
         // A close that does not match its open, deep down.
-        let wrong = format!("{}{}}}{}", "[".repeat(300), "]".repeat(150), "]".repeat(149));
+        let wrong = format!(
+            "{}{}}}{}",
+            "[".repeat(300),
+            "]".repeat(150),
+            "]".repeat(149)
+        );
         assert_eq!(skip_accepts(&wrong), serde_accepts(&wrong));
     }
 }

@@ -4,7 +4,9 @@
 
 mod support;
 
-use jobwire::{Action, Context, HandlerError, Job, Limits, NoPrevious, Outcome, RejectError, Router};
+use jobwire::{
+    Action, Context, HandlerError, Job, Limits, NoPrevious, Outcome, RejectError, Router,
+};
 
 /// A job with a free-form JSON field, to nest deeply where it is typed.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -37,7 +39,10 @@ fn dispatch(payload: &[u8]) -> Outcome<'_> {
 fn rejection(payload: &[u8]) -> RejectError {
     match dispatch(payload) {
         Outcome::Rejected(rejected) => rejected.error,
-        other => panic!("not rejected: {other:?} for {}", String::from_utf8_lossy(payload)),
+        other => panic!(
+            "not rejected: {other:?} for {}",
+            String::from_utf8_lossy(payload)
+        ),
     }
 }
 
@@ -47,10 +52,16 @@ fn envelope(job: &str, version: &str, args: &str) -> Vec<u8> {
 
 #[test]
 fn a_payload_over_the_size_limit_is_rejected_before_parsing() {
-    let router = builder().limits(Limits::default().max_payload_bytes(64)).build().expect("builds");
+    let router = builder()
+        .limits(Limits::default().max_payload_bytes(64))
+        .build()
+        .expect("builds");
     let payload = [b'{'; 65];
     match router.dispatch(&payload).rejection() {
-        Some(RejectError::TooLarge { size: 65, limit: 64 }) => {}
+        Some(RejectError::TooLarge {
+            size: 65,
+            limit: 64,
+        }) => {}
         other => panic!("unexpected {other:?}"),
     }
     let default = vec![b' '; Limits::default().get_max_payload_bytes() + 1];
@@ -59,16 +70,33 @@ fn a_payload_over_the_size_limit_is_rejected_before_parsing() {
 
 #[test]
 fn input_that_is_not_utf8_is_rejected_with_the_offset() {
-    let mut payload = envelope(r#""user.confirmation""#, r#""2.1.0""#, r#"{"user_id":1,"message":"#);
+    let mut payload = envelope(
+        r#""user.confirmation""#,
+        r#""2.1.0""#,
+        r#"{"user_id":1,"message":"#,
+    );
     payload.extend_from_slice(b"\"caf\xe9\"}}");
-    let offset = payload.iter().position(|&b| b == 0xe9).expect("the bad byte");
+    let offset = payload
+        .iter()
+        .position(|&b| b == 0xe9)
+        .expect("the bad byte");
     assert_eq!(rejection(&payload), RejectError::NotUtf8 { offset });
 }
 
 #[test]
 fn input_that_is_not_json_or_is_cut_short_is_rejected_with_a_position() {
-    for payload in [&b"nope"[..], b"{\"job\":", b"{\"job\":\"a\"", b"\x00", b"{\"job\" \"a\"}", b"{'job':1}"] {
-        assert!(matches!(rejection(payload), RejectError::Malformed { line: 1, .. }), "{payload:?}");
+    for payload in [
+        &b"nope"[..],
+        b"{\"job\":",
+        b"{\"job\":\"a\"",
+        b"\x00",
+        b"{\"job\" \"a\"}",
+        b"{'job':1}",
+    ] {
+        assert!(
+            matches!(rejection(payload), RejectError::Malformed { line: 1, .. }),
+            "{payload:?}"
+        );
     }
 }
 
@@ -76,7 +104,12 @@ fn input_that_is_not_json_or_is_cut_short_is_rejected_with_a_position() {
 fn a_top_level_value_that_is_not_an_object_is_rejected() {
     for payload in [&b"[]"[..], b"\"job\"", b"42", b"null", b"true"] {
         let error = rejection(payload);
-        assert!(error.to_string().contains("expected the envelope to be a JSON object"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("expected the envelope to be a JSON object"),
+            "{error}"
+        );
     }
 }
 
@@ -94,9 +127,16 @@ fn deep_nesting_never_overflows_the_stack() {
     for payload in &cases {
         let outcome = router.dispatch(payload);
         let error = outcome.rejection().expect("rejected");
-        assert!(error.to_string().contains("recursion limit exceeded"), "{error}");
+        assert!(
+            error.to_string().contains("recursion limit exceeded"),
+            "{error}"
+        );
     }
-    let shallow = envelope(r#""test.tree""#, r#""1.0.0""#, &format!(r#"{{"tree":{}}}"#, deep(100)));
+    let shallow = envelope(
+        r#""test.tree""#,
+        r#""1.0.0""#,
+        &format!(r#"{{"tree":{}}}"#, deep(100)),
+    );
     assert!(router.dispatch(&shallow).is_performed());
     // An unknown field is skipped without building it, iteratively: any depth
     // is fine, and the outcome does not depend on where the header stands.
@@ -111,18 +151,41 @@ fn deep_nesting_never_overflows_the_stack() {
         assert!(dispatch(payload).is_performed());
     }
     // Unbalanced deep nesting is malformed, not a crash.
-    let unbalanced = format!(r#"{{"x":{},"job":"user.confirmation"}}"#, "[".repeat(100_000));
-    assert!(matches!(rejection(unbalanced.as_bytes()), RejectError::Malformed { .. }));
+    let unbalanced = format!(
+        r#"{{"x":{},"job":"user.confirmation"}}"#,
+        "[".repeat(100_000)
+    );
+    assert!(matches!(
+        rejection(unbalanced.as_bytes()),
+        RejectError::Malformed { .. }
+    ));
 }
 
 #[test]
 fn huge_numbers_are_rejected_as_arguments_that_do_not_fit() {
-    for number in ["18446744073709551616", "-1", "1e400", "1.5", "99999999999999999999999999999"] {
-        let payload = envelope(r#""user.confirmation""#, r#""2.1.0""#, &format!(r#"{{"user_id":{number},"message":"m"}}"#));
-        assert!(matches!(rejection(&payload), RejectError::Arguments { .. }), "{number}");
+    for number in [
+        "18446744073709551616",
+        "-1",
+        "1e400",
+        "1.5",
+        "99999999999999999999999999999",
+    ] {
+        let payload = envelope(
+            r#""user.confirmation""#,
+            r#""2.1.0""#,
+            &format!(r#"{{"user_id":{number},"message":"m"}}"#),
+        );
+        assert!(
+            matches!(rejection(&payload), RejectError::Arguments { .. }),
+            "{number}"
+        );
     }
     // A huge number in an unknown field is skipped, as JSON allows.
-    let payload = envelope(r#""user.confirmation""#, r#""2.1.0""#, r#"{"user_id":1,"message":"m","big":1e400}"#);
+    let payload = envelope(
+        r#""user.confirmation""#,
+        r#""2.1.0""#,
+        r#"{"user_id":1,"message":"m","big":1e400}"#,
+    );
     assert!(dispatch(&payload).is_performed());
 }
 
@@ -131,7 +194,9 @@ fn a_very_long_name_is_rejected() {
     let long = format!("\"{}\"", "a".repeat(10_000));
     let error = rejection(&envelope(&long, r#""1.0.0""#, "{}"));
     match &error {
-        RejectError::InvalidName { name, .. } => assert_eq!(name.len(), 64, "the message quotes 64 characters at most"),
+        RejectError::InvalidName { name, .. } => {
+            assert_eq!(name.len(), 64, "the message quotes 64 characters at most")
+        }
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -139,14 +204,30 @@ fn a_very_long_name_is_rejected() {
 #[test]
 fn very_long_or_odd_versions_are_rejected() {
     let long = format!("\"1.0.{}\"", "9".repeat(100));
-    let odd = [long.as_str(), r#""1.2""#, r#""v1.2.3""#, r#""1.2.3.4""#, r#""01.2.3""#, r#""1.2.3-""#, r#""""#, r#""18446744073709551616.0.0""#, r#""١.٢.٣""#];
+    let odd = [
+        long.as_str(),
+        r#""1.2""#,
+        r#""v1.2.3""#,
+        r#""1.2.3.4""#,
+        r#""01.2.3""#,
+        r#""1.2.3-""#,
+        r#""""#,
+        r#""18446744073709551616.0.0""#,
+        r#""١.٢.٣""#,
+    ];
     for version in odd {
         let error = rejection(&envelope(r#""user.confirmation""#, version, "{}"));
-        assert!(matches!(error, RejectError::InvalidVersion { .. }), "{version}: {error:?}");
+        assert!(
+            matches!(error, RejectError::InvalidVersion { .. }),
+            "{version}: {error:?}"
+        );
     }
     for version in ["1", "null", "[1,2,3]", "{}"] {
         let error = rejection(&envelope(r#""user.confirmation""#, version, "{}"));
-        assert!(matches!(error, RejectError::Malformed { .. }), "{version}: {error:?}");
+        assert!(
+            matches!(error, RejectError::Malformed { .. }),
+            "{version}: {error:?}"
+        );
     }
 }
 
@@ -180,13 +261,23 @@ fn a_panicking_handler_fails_and_the_worker_goes_on() {
     let outcome = router.dispatch(&panic);
     assert!(matches!(&outcome, Outcome::Failed(f) if f.panicked));
     assert_eq!(outcome.action(), Action::DeadLetter);
-    assert!(router.dispatch(&envelope(r#""test.flaky""#, r#""1.0.0""#, r#"{"mode":"ok"}"#)).is_performed());
+    assert!(router
+        .dispatch(&envelope(
+            r#""test.flaky""#,
+            r#""1.0.0""#,
+            r#"{"mode":"ok"}"#
+        ))
+        .is_performed());
     assert_eq!(log(&router), ["flaky ok"]);
 }
 
 #[test]
 fn a_failing_upcaster_names_the_job_and_both_versions() {
-    let error = rejection(&envelope(r#""user.confirmation""#, r#""1.0.0""#, r#"{"id":0,"message":"m"}"#));
+    let error = rejection(&envelope(
+        r#""user.confirmation""#,
+        r#""1.0.0""#,
+        r#"{"id":0,"message":"m"}"#,
+    ));
     assert_eq!(
         error.to_string(),
         "job `user.confirmation`: upcasting from 1.4.0 to 2.1.0 failed: user id 0 does not exist"
