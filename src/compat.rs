@@ -37,6 +37,10 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in order.
+    ///
+    /// ```
+    /// assert!(jobwire::Rule::ALL.iter().filter(|r| r.is_breaking()).count() == 6);
+    /// ```
     pub const ALL: [Rule; 7] = [
         Rule::WrittenJobDropped,
         Rule::PreviousPolicyUnreadable,
@@ -81,6 +85,16 @@ impl fmt::Display for Rule {
 }
 
 /// One finding of the check.
+///
+/// ```
+/// # use jobwire::*;
+/// let report = jobwire::check(&Manifest::from_json(r#"{"format": 1, "jobs": {"a": {"reads": ["1.x"], "status": "active", "version": "1.0.0",
+///     "writes": {"current": {"name": "a", "version": "1.0.0"}, "previous": {"name": "a", "version": "1.0.0"}}}}}"#)?,
+///     &Manifest::from_json(r#"{"format": 1, "jobs": {}}"#)?);
+/// let finding = &report.findings[0];
+/// assert_eq!((finding.rule, finding.job.as_str()), (Rule::WrittenJobDropped, "a"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub struct Finding {
@@ -129,6 +143,10 @@ pub struct Report {
 
 impl Report {
     /// Whether any finding is breaking.
+    ///
+    /// ```
+    /// assert!(!jobwire::Report::default().is_breaking());
+    /// ```
     pub fn is_breaking(&self) -> bool {
         self.findings.iter().any(|f| f.rule.is_breaking())
     }
@@ -420,6 +438,10 @@ fn lines(job: &JobManifest) -> String {
 
 /// The environment variable that makes [`assert_safe_deploy`] write the
 /// current manifest instead of checking against it.
+///
+/// ```
+/// assert_eq!(jobwire::BLESS_ENV, "JOBWIRE_BLESS");
+/// ```
 pub const BLESS_ENV: &str = "JOBWIRE_BLESS";
 
 /// For your test suite: checks `current` against the committed manifests of

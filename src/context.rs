@@ -51,21 +51,89 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// The job's current name.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
+    /// #     type Previous = NoPrevious;
+    /// fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+    ///     assert_eq!(ctx.job_name(), "ping");
+    ///     Ok(())
+    /// }
+    /// # }
+    /// # let router = Router::builder().job::<Ping>().build()?;
+    /// # assert!(router.dispatch(br#"{"job":"ping","version":"1.0.0","args":{},"meta":{"id":"j-1"}}"#).is_performed());
+    /// # Ok::<(), RegistryError>(())
+    /// ```
     pub fn job_name(&self) -> &'static str {
         self.job
     }
 
     /// The version the payload was written at.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
+    /// #     type Previous = NoPrevious;
+    /// fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+    ///     assert_eq!(ctx.wire_version(), &semver::Version::new(1, 0, 0));
+    ///     Ok(())
+    /// }
+    /// # }
+    /// # let router = Router::builder().job::<Ping>().build()?;
+    /// # assert!(router.dispatch(br#"{"job":"ping","version":"1.0.0","args":{},"meta":{"id":"j-1"}}"#).is_performed());
+    /// # Ok::<(), RegistryError>(())
+    /// ```
     pub fn wire_version(&self) -> &'a Version {
         self.wire_version
     }
 
     /// How the payload's version relates to the handler's.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
+    /// #     type Previous = NoPrevious;
+    /// fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+    ///     assert_eq!(ctx.relation(), Relation::OlderCompatible);
+    ///     Ok(())
+    /// }
+    /// # }
+    /// # let router = Router::builder().job::<Ping>().build()?;
+    /// # assert!(router.dispatch(br#"{"job":"ping","version":"1.0.0","args":{},"meta":{"id":"j-1"}}"#).is_performed());
+    /// # Ok::<(), RegistryError>(())
+    /// ```
     pub fn relation(&self) -> Relation {
         self.relation
     }
 
     /// The envelope's metadata; empty when the payload had none.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
+    /// #     type Previous = NoPrevious;
+    /// fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+    ///     assert_eq!(ctx.meta().get_id(), Some("j-1"));
+    ///     Ok(())
+    /// }
+    /// # }
+    /// # let router = Router::builder().job::<Ping>().build()?;
+    /// # assert!(router.dispatch(br#"{"job":"ping","version":"1.0.0","args":{},"meta":{"id":"j-1"}}"#).is_performed());
+    /// # Ok::<(), RegistryError>(())
+    /// ```
     pub fn meta(&self) -> &'a Meta<'a> {
         self.meta
     }
@@ -74,6 +142,23 @@ impl<'a> Context<'a> {
     /// [`RouterBuilder::state`](crate::RouterBuilder::state).
     ///
     /// The error converts into a [`HandlerError`](crate::HandlerError) with `?`.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
+    /// #     type Previous = NoPrevious;
+    /// fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+    ///     assert!(ctx.state::<String>().is_err(), "no String state was added");
+    ///     Ok(())
+    /// }
+    /// # }
+    /// # let router = Router::builder().job::<Ping>().build()?;
+    /// # assert!(router.dispatch(br#"{"job":"ping","version":"1.0.0","args":{},"meta":{"id":"j-1"}}"#).is_performed());
+    /// # Ok::<(), RegistryError>(())
+    /// ```
     pub fn state<T: Any + Send + Sync>(&self) -> Result<&'a T, MissingState> {
         self.state.get::<T>().ok_or(MissingState {
             type_name: type_name::<T>(),

@@ -173,6 +173,11 @@ impl fmt::Display for RegistryError {
 impl StdError for RegistryError {}
 
 /// One problem in a set of jobs; see [`RegistryError`].
+///
+/// ```
+/// let error = jobwire::Router::builder().build().unwrap_err();
+/// assert!(matches!(error.problems()[0], jobwire::Problem::Empty));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Problem {

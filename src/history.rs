@@ -230,6 +230,12 @@ pub enum ChainError {
 /// The lines before `Target`. Implemented by [`NoPrevious`], by every
 /// [`Upcast`] type whose `Next` is `Target`, by [`Json<M>`] and by
 /// [`BreakingChange<P>`]; its methods are jobwire's own.
+///
+/// ```
+/// use jobwire::{History, NoPrevious};
+/// fn has_history<T, H: History<T>>() {}
+/// has_history::<u32, NoPrevious>();
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the `Previous` line of `{Target}`",
     label = "not a history of `{Target}`",

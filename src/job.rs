@@ -91,6 +91,12 @@ mod sealed {
 
 /// Where a job stands in its life: [`Active`] or [`Deprecated`]. Retired jobs
 /// have no type at all: see [`retire!`](crate::retire).
+///
+/// ```
+/// use jobwire::{Active, Deprecated, Lifecycle};
+/// fn is_deprecated<L: Lifecycle>() -> bool { L::DEPRECATED }
+/// assert!(!is_deprecated::<Active>() && is_deprecated::<Deprecated>());
+/// ```
 pub trait Lifecycle: sealed::Sealed + 'static {
     /// Whether jobs in this state are deprecated.
     ///

@@ -46,6 +46,16 @@ pub struct Manifest {
 }
 
 /// One job in a [`Manifest`].
+///
+/// ```
+/// # use jobwire::*;
+/// let manifest = Manifest::from_json(r#"{"format": 1, "jobs": {"ping": {"aliases": ["pong"],
+///     "reads": ["2.x", "1.x"], "status": "active", "version": "2.0.0",
+///     "writes": {"current": {"name": "ping", "version": "2.0.0"}, "previous": {"name": "pong", "version": "1.3.0"}}}},
+///     "tombstones": {"fax": {"aliases": []}}}"#)?;
+/// assert_eq!(manifest.jobs["ping"].aliases, ["pong"]);
+/// # Ok::<(), ManifestError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobManifest {
     /// The names it was known by, most recent first.
@@ -63,6 +73,16 @@ pub struct JobManifest {
 }
 
 /// What a job is written as, under each write policy.
+///
+/// ```
+/// # use jobwire::*;
+/// let manifest = Manifest::from_json(r#"{"format": 1, "jobs": {"ping": {"aliases": ["pong"],
+///     "reads": ["2.x", "1.x"], "status": "active", "version": "2.0.0",
+///     "writes": {"current": {"name": "ping", "version": "2.0.0"}, "previous": {"name": "pong", "version": "1.3.0"}}}},
+///     "tombstones": {"fax": {"aliases": []}}}"#)?;
+/// assert_eq!(manifest.jobs["ping"].writes.as_ref().map(|w| w.previous.name.as_str()), Some("pong"));
+/// # Ok::<(), ManifestError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Writes {
     /// Under `WritePolicy::Current`.
@@ -72,6 +92,16 @@ pub struct Writes {
 }
 
 /// A name and version a producer writes.
+///
+/// ```
+/// # use jobwire::*;
+/// let manifest = Manifest::from_json(r#"{"format": 1, "jobs": {"ping": {"aliases": ["pong"],
+///     "reads": ["2.x", "1.x"], "status": "active", "version": "2.0.0",
+///     "writes": {"current": {"name": "ping", "version": "2.0.0"}, "previous": {"name": "pong", "version": "1.3.0"}}}},
+///     "tombstones": {"fax": {"aliases": []}}}"#)?;
+/// assert_eq!(manifest.jobs["ping"].writes.as_ref().map(|w| w.current.version.major), Some(2));
+/// # Ok::<(), ManifestError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Written {
     /// The name on the wire.
@@ -81,6 +111,16 @@ pub struct Written {
 }
 
 /// A retired job in a [`Manifest`].
+///
+/// ```
+/// # use jobwire::*;
+/// let manifest = Manifest::from_json(r#"{"format": 1, "jobs": {"ping": {"aliases": ["pong"],
+///     "reads": ["2.x", "1.x"], "status": "active", "version": "2.0.0",
+///     "writes": {"current": {"name": "ping", "version": "2.0.0"}, "previous": {"name": "pong", "version": "1.3.0"}}}},
+///     "tombstones": {"fax": {"aliases": []}}}"#)?;
+/// assert!(manifest.tombstones["fax"].aliases.is_empty());
+/// # Ok::<(), ManifestError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TombstoneManifest {
     /// Its retired aliases.
@@ -89,6 +129,16 @@ pub struct TombstoneManifest {
 }
 
 /// Whether a job is active or deprecated.
+///
+/// ```
+/// # use jobwire::*;
+/// let manifest = Manifest::from_json(r#"{"format": 1, "jobs": {"ping": {"aliases": ["pong"],
+///     "reads": ["2.x", "1.x"], "status": "active", "version": "2.0.0",
+///     "writes": {"current": {"name": "ping", "version": "2.0.0"}, "previous": {"name": "pong", "version": "1.3.0"}}}},
+///     "tombstones": {"fax": {"aliases": []}}}"#)?;
+/// assert_eq!(manifest.jobs["ping"].status, Status::Active);
+/// # Ok::<(), ManifestError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -175,6 +225,10 @@ pub enum ManifestError {
 
 impl Manifest {
     /// The format this crate writes.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Manifest::FORMAT, 1);
+    /// ```
     pub const FORMAT: u32 = 1;
 
     /// Sets the release label.

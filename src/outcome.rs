@@ -77,6 +77,23 @@ impl Action {
 }
 
 /// A job that was performed.
+///
+/// ```
+/// # use jobwire::*;
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping { fail: bool }
+/// # impl Job for Ping {
+/// #     const NAME: &'static str = "ping";
+/// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+/// #     type Previous = NoPrevious;
+/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+/// #         if self.fail { Err(HandlerError::permanent("no")) } else { Ok(()) }
+/// #     }
+/// # }
+/// let router = Router::builder().job::<Ping>().retired(Tombstone::new("fax")).build()?;
+/// let Outcome::Performed(done) = router.dispatch(br#"{"job":"ping","version":"1.0.0","args":{"fail":false}}"#) else { panic!() };
+/// assert_eq!((done.job, done.relation), ("ping", Relation::Same));
+/// # Ok::<(), RegistryError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Performed {
@@ -119,6 +136,23 @@ impl Performed {
 }
 
 /// A payload left for another release.
+///
+/// ```
+/// # use jobwire::*;
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping { fail: bool }
+/// # impl Job for Ping {
+/// #     const NAME: &'static str = "ping";
+/// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+/// #     type Previous = NoPrevious;
+/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+/// #         if self.fail { Err(HandlerError::permanent("no")) } else { Ok(()) }
+/// #     }
+/// # }
+/// let router = Router::builder().job::<Ping>().retired(Tombstone::new("fax")).build()?;
+/// let Outcome::Deferred(deferred) = router.dispatch(br#"{"job":"ping","version":"2.0.0","args":{}}"#) else { panic!() };
+/// assert!(matches!(deferred.reason, DeferReason::NewerRelease { .. }));
+/// # Ok::<(), RegistryError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Deferred<'p> {
@@ -129,6 +163,23 @@ pub struct Deferred<'p> {
 }
 
 /// Why a payload was deferred.
+///
+/// ```
+/// # use jobwire::*;
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping { fail: bool }
+/// # impl Job for Ping {
+/// #     const NAME: &'static str = "ping";
+/// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+/// #     type Previous = NoPrevious;
+/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+/// #         if self.fail { Err(HandlerError::permanent("no")) } else { Ok(()) }
+/// #     }
+/// # }
+/// let router = Router::builder().job::<Ping>().retired(Tombstone::new("fax")).build()?;
+/// let Outcome::Deferred(deferred) = router.dispatch(br#"{"job":"pong","version":"1.0.0","args":{}}"#) else { panic!() };
+/// assert_eq!(deferred.reason, DeferReason::UnknownJob { job: "pong".into() });
+/// # Ok::<(), RegistryError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DeferReason<'p> {
@@ -149,6 +200,23 @@ pub enum DeferReason<'p> {
 }
 
 /// A payload for a retired job, discarded on purpose.
+///
+/// ```
+/// # use jobwire::*;
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping { fail: bool }
+/// # impl Job for Ping {
+/// #     const NAME: &'static str = "ping";
+/// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+/// #     type Previous = NoPrevious;
+/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+/// #         if self.fail { Err(HandlerError::permanent("no")) } else { Ok(()) }
+/// #     }
+/// # }
+/// let router = Router::builder().job::<Ping>().retired(Tombstone::new("fax")).build()?;
+/// let Outcome::Discarded(discarded) = router.dispatch(br#"{"job":"fax","version":"1.0.0","args":{}}"#) else { panic!() };
+/// assert_eq!(discarded.job, "fax");
+/// # Ok::<(), RegistryError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Discarded<'p> {
@@ -159,6 +227,23 @@ pub struct Discarded<'p> {
 }
 
 /// A payload that can never be performed as it stands.
+///
+/// ```
+/// # use jobwire::*;
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping { fail: bool }
+/// # impl Job for Ping {
+/// #     const NAME: &'static str = "ping";
+/// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+/// #     type Previous = NoPrevious;
+/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+/// #         if self.fail { Err(HandlerError::permanent("no")) } else { Ok(()) }
+/// #     }
+/// # }
+/// let router = Router::builder().job::<Ping>().retired(Tombstone::new("fax")).build()?;
+/// let Outcome::Rejected(rejected) = router.dispatch(b"{}") else { panic!() };
+/// assert_eq!(rejected.error, RejectError::MissingField { field: "job" });
+/// # Ok::<(), RegistryError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Rejected<'p> {
@@ -169,6 +254,23 @@ pub struct Rejected<'p> {
 }
 
 /// A job whose handler failed or panicked.
+///
+/// ```
+/// # use jobwire::*;
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping { fail: bool }
+/// # impl Job for Ping {
+/// #     const NAME: &'static str = "ping";
+/// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+/// #     type Previous = NoPrevious;
+/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+/// #         if self.fail { Err(HandlerError::permanent("no")) } else { Ok(()) }
+/// #     }
+/// # }
+/// let router = Router::builder().job::<Ping>().retired(Tombstone::new("fax")).build()?;
+/// let Outcome::Failed(failed) = router.dispatch(br#"{"job":"ping","version":"1.0.0","args":{"fail":true}}"#) else { panic!() };
+/// assert!(!failed.panicked && !failed.error.is_retryable());
+/// # Ok::<(), RegistryError>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Failed<'p> {

@@ -84,6 +84,45 @@ thread_local! {
 impl<J: Job> Reader<J> {
     /// A reader for `J`. Fails only if `J` itself is invalid (its name, its
     /// chain).
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// let reader = Reader::<Ping>::new()?;
+    /// # Ok::<(), RegistryError>(())
+    /// ```
     pub fn new() -> Result<Self, crate::RegistryError> {
         let mut entry = Entry::of::<J, Active>();
         entry.run = read_only::<J, Active>;
@@ -99,6 +138,47 @@ impl<J: Job> Reader<J> {
     // The error is the router's own outcome, handed over whole; this is test
     // code, where its size does not matter.
     #[allow(clippy::result_large_err)]
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// let reader = Reader::<Ping>::new()?;
+    /// let (ping, _) = reader.read(br#"{"job":"ping","version":"1.0.0","args":{"n":7}}"#).unwrap();
+    /// assert_eq!(ping, Ping { n: 7 });
+    /// # Ok::<(), RegistryError>(())
+    /// ```
     pub fn read<'p>(&self, payload: &'p [u8]) -> Result<(J, Performed), Outcome<'p>> {
         READ.with(|slot| slot.borrow_mut().take());
         match self.router.dispatch(payload) {
@@ -207,6 +287,13 @@ pub mod strategy {
 
     /// Extra fields a newer release might add: one to three, named so they
     /// can collide with nothing but another newcomer (`x_` prefix).
+    ///
+    /// ```
+    /// use proptest::strategy::{Strategy, ValueTree};
+    /// let mut runner = proptest::test_runner::TestRunner::deterministic();
+    /// let extra = jobwire::testing::strategy::extra_fields().new_tree(&mut runner).unwrap().current();
+    /// assert!(extra.keys().all(|k| k.starts_with("x_")));
+    /// ```
     pub fn extra_fields() -> BoxedStrategy<Map<String, Value>> {
         btree_map("x_[a-z0-9_]{1,10}", json(2), 1..4)
             .prop_map(|m| m.into_iter().collect())
@@ -291,6 +378,15 @@ pub struct Kit<J> {
 }
 
 /// A property the kit found broken, with the smallest input that breaks it.
+///
+/// ```
+/// let failure = jobwire::testing::Failure {
+///     property: "(a) job `ping`: every 1.x payload upcasts to 2.0.0".into(),
+///     reason: "rejected: ...".into(),
+///     input: "PingV1 { n: 0 }".into(),
+/// };
+/// assert!(failure.to_string().contains("minimal failing input: PingV1 { n: 0 }"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// Which property, naming the job and the versions.
@@ -319,6 +415,44 @@ where
 {
     /// A kit for `J`, with a strategy for its current arguments. Checks (c)
     /// and (d) are always part of it.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// Kit::new(pings).cases(16).check();
+    /// ```
     pub fn new(current: impl Strategy<Value = J> + 'static) -> Self {
         let mut kit = Kit {
             cases: 256,
@@ -332,6 +466,44 @@ where
     }
 
     /// How many cases each property tries (default 256).
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// Kit::new(pings).cases(8).check();
+    /// ```
     pub fn cases(mut self, cases: u32) -> Self {
         self.cases = cases;
         self
@@ -339,6 +511,45 @@ where
 
     /// Where failing seeds are saved and replayed from, relative to the
     /// package root (default `proptest-regressions/jobwire-kit.txt`).
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// let kit = Kit::new(pings).persist_to("proptest-regressions/ping.txt");
+    /// # drop(kit);
+    /// ```
     pub fn persist_to(mut self, path: &'static str) -> Self {
         self.persist = path;
         self
@@ -346,6 +557,44 @@ where
 
     /// (a) Every payload of the older line `P` (any version on it) reaches the
     /// current type through the upcast chain, without error.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// Kit::new(pings).older(any::<u8>().prop_map(|n| PingV1 { n })).cases(16).check();
+    /// ```
     pub fn older<P>(self, strategy: impl Strategy<Value = P> + 'static) -> Self
     where
         P: Upcast + Serialize + Debug + Clone,
@@ -369,6 +618,45 @@ where
 
     /// (a) for a line whose Rust type was deleted: every payload of the JSON
     /// line `M` reaches the current type.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// let v0 = any::<u8>().prop_map(|n| serde_json::json!({ "n": n }));
+    /// Kit::new(pings).older_json::<PingV0>(v0).cases(16).check();
+    /// ```
     pub fn older_json<M: JsonUpcast>(
         self,
         strategy: impl Strategy<Value = Value> + 'static,
@@ -398,12 +686,91 @@ where
     /// release, whose type for this job is `P`: performed under
     /// [`WritePolicy::Previous`]; performed or deferred, never rejected, under
     /// [`WritePolicy::Current`].
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// Kit::new(any::<u8>().prop_map(|n| Ping { n: n.into() })).previous_release::<PingV1>().cases(16).check();
+    /// ```
     pub fn previous_release<P: Job + Debug>(self) -> Self {
         self.previous_release_matching::<P>(|_, _| true)
     }
 
     /// (b), and `same(current, previous)` must hold for what the previous
     /// release reads.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// Kit::new(any::<u8>().prop_map(|n| Ping { n: n.into() }))
+    ///     .previous_release_matching::<PingV1>(|new, old| new.n == u16::from(old.n))
+    ///     .cases(16)
+    ///     .check();
+    /// ```
     pub fn previous_release_matching<P: Job + Debug>(
         self,
         same: impl Fn(&J, &P) -> bool + 'static,
@@ -447,6 +814,44 @@ where
     /// (e) `P`'s downcast, declared lossless, round-trips: upcasting the
     /// downcast of a value gives the value back. Fails at once if `P` does
     /// not declare `LOSSLESS`.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// Kit::new(any::<u8>().prop_map(|n| Ping { n: n.into() })).lossless_downcast::<PingV1>().cases(16).check();
+    /// ```
     pub fn lossless_downcast<P>(self) -> Self
     where
         P: Downcast<Next = J>,
@@ -478,6 +883,44 @@ where
     }
 
     /// Runs every property; panics with the first failure, shrunk.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// Kit::new(pings).cases(8).check();
+    /// ```
     pub fn check(self) {
         if let Err(failure) = self.try_check() {
             panic!("jobwire kit: {failure}");
@@ -485,6 +928,44 @@ where
     }
 
     /// Runs every property; returns the first failure, shrunk.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::*;
+    /// # use proptest::prelude::*;
+    /// # use semver::Version;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Upcast for PingV1 {
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Next = Ping; type Previous = Json<PingV0>;
+    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
+    /// # }
+    /// # impl Downcast for PingV1 {
+    /// #     const LOSSLESS: bool = true;
+    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
+    /// # }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(2, 0, 0);
+    /// #     type Previous = BreakingChange<PingV1>;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # impl Job for PingV1 {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # enum PingV0 {}
+    /// # impl JsonUpcast for PingV0 {
+    /// #     const VERSION: Version = Version::new(0, 1, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// # }
+    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// assert_eq!(Kit::new(pings).cases(8).try_check(), Ok(()));
+    /// ```
     pub fn try_check(self) -> Result<(), Failure> {
         for (_, check) in &self.checks {
             let config = Config {

@@ -32,6 +32,10 @@ pub enum WritePolicy {
 
 impl WritePolicy {
     /// The environment variable [`WritePolicy::from_env`] reads.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::WritePolicy::ENV, "JOBWIRE_WRITE_POLICY");
+    /// ```
     pub const ENV: &'static str = "JOBWIRE_WRITE_POLICY";
 
     /// Parses `"previous"` or `"current"` (any case, surrounding space ignored).
@@ -142,7 +146,19 @@ impl Producer {
 
     /// Seals `job` into a payload, with no metadata.
     ///
-    /// See [`Producer`] for an example.
+    /// ```
+    /// # use jobwire::*;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious;
+    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// let payload = Producer::new(WritePolicy::Current).seal(&Ping {})?;
+    /// assert!(payload.starts_with(br#"{"job":"ping""#));
+    /// # Ok::<(), SealError>(())
+    /// ```
     pub fn seal<J: Job>(&self, job: &J) -> Result<Vec<u8>, SealError> {
         self.seal_with(job, &Meta::new())
     }
