@@ -80,6 +80,7 @@
 //! | performing | [`Router`], [`Outcome`], [`Action`], [`Context`], [`Limits`] |
 //! | enqueueing | [`Producer`], [`WritePolicy`], [`Meta`] |
 //! | patterns | [`Added`] (optional parameter), [`Deprecated`], [`retire!`], [`Job::ALIASES`], [`WritePolicy`] |
+//! | property tests (feature `testing`) | `testing::Kit`, `testing::Reader`, `testing::strategy` |
 //! | deploy-safety check | [`Manifest`], [`check()`], [`check_window`], [`assert_safe_deploy`], [`Rule`] |
 //! | errors | [`RejectError`], [`RegistryError`], [`HandlerError`], [`UpcastError`], [`DowncastError`], [`SealError`] |
 //!

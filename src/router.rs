@@ -62,6 +62,12 @@ pub struct Router {
     catch_panics: bool,
 }
 
+// A router is built once and shared by every worker thread.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<Router>();
+};
+
 /// Where a name leads.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Slot {

@@ -606,13 +606,8 @@ where
             J::VERSION
         );
         let strategy = (strategy, strategy::version_on_line(&P::VERSION)).boxed();
-        self.push(property, strategy, move |(old, version): (P, Version)| {
-            let reader = reader::<J>()?;
-            let payload = envelope(J::NAME, &version, &old);
-            reader
-                .read(&payload)
-                .map(drop)
-                .map_err(|outcome| fail(&outcome))
+        self.push(property, strategy, |(old, version): (P, Version)| {
+            reaches_current::<J>(&old, &version)
         })
     }
 
@@ -668,18 +663,9 @@ where
             J::VERSION
         );
         let strategy = (strategy, strategy::version_on_line(&M::VERSION)).boxed();
-        self.push(
-            property,
-            strategy,
-            move |(old, version): (Value, Version)| {
-                let reader = reader::<J>()?;
-                let payload = envelope(J::NAME, &version, &old);
-                reader
-                    .read(&payload)
-                    .map(drop)
-                    .map_err(|outcome| fail(&outcome))
-            },
-        )
+        self.push(property, strategy, |(old, version): (Value, Version)| {
+            reaches_current::<J>(&old, &version)
+        })
     }
 
     /// (b) Every payload the current code writes is readable by the previous
@@ -985,21 +971,13 @@ where
             J::VERSION
         );
         let strategy = self.current.clone();
-        self.checks.push((
-            property.clone(),
-            runner(property, strategy, |job: J| {
-                let reader = reader::<J>()?;
-                let payload = Producer::new(WritePolicy::Current)
-                    .seal(&job)
-                    .map_err(|e| TestCaseError::fail(format!("sealing: {e}")))?;
-                let (back, _) = reader.read(&payload).map_err(|outcome| fail(&outcome))?;
-                if back == job {
-                    Ok(())
-                } else {
-                    Err(TestCaseError::fail(format!("read back as {back:?}")))
-                }
-            }),
-        ));
+        let check = runner(property.clone(), strategy, |job: J| {
+            let payload = Producer::new(WritePolicy::Current)
+                .seal(&job)
+                .map_err(|e| TestCaseError::fail(format!("sealing: {e}")))?;
+            reads_back(&payload, &job)
+        });
+        self.checks.push((property, check));
     }
 
     fn add_forward_compatible(&mut self) {
@@ -1012,31 +990,22 @@ where
             J::VERSION
         );
         let strategy = (self.current.clone(), strategy::extra_fields()).boxed();
-        self.checks.push((
+        let check = runner(
             property.clone(),
-            runner(
-                property,
-                strategy,
-                move |(job, extra): (J, serde_json::Map<String, Value>)| {
-                    let reader = reader::<J>()?;
-                    let mut args = serde_json::to_value(&job)
-                        .map_err(|e| TestCaseError::fail(format!("serializing: {e}")))?;
-                    let Some(object) = args.as_object_mut() else {
-                        return Err(TestCaseError::fail("arguments are not a JSON object"));
-                    };
-                    for (key, value) in extra {
-                        object.entry(key).or_insert(value);
-                    }
-                    let payload = envelope(J::NAME, &newer, &args);
-                    let (back, _) = reader.read(&payload).map_err(|outcome| fail(&outcome))?;
-                    if back == job {
-                        Ok(())
-                    } else {
-                        Err(TestCaseError::fail(format!("read back as {back:?}")))
-                    }
-                },
-            ),
-        ));
+            strategy,
+            move |(job, extra): (J, serde_json::Map<String, Value>)| {
+                let mut args = serde_json::to_value(&job)
+                    .map_err(|e| TestCaseError::fail(format!("serializing: {e}")))?;
+                let Some(object) = args.as_object_mut() else {
+                    return Err(TestCaseError::fail("arguments are not a JSON object"));
+                };
+                for (key, value) in extra {
+                    object.entry(key).or_insert(value);
+                }
+                reads_back(&envelope(J::NAME, &newer, &args), &job)
+            },
+        );
+        self.checks.push((property, check));
     }
 
     fn push<T: Debug + 'static>(
@@ -1085,6 +1054,27 @@ fn runner<T: Debug + 'static>(
             },
         })
     })
+}
+
+/// A payload of an older line reaches `J` through the chain.
+fn reaches_current<J: Job>(old: &impl Serialize, version: &Version) -> Result<(), TestCaseError> {
+    let payload = envelope(J::NAME, version, old);
+    reader::<J>()?
+        .read(&payload)
+        .map(drop)
+        .map_err(|outcome| fail(&outcome))
+}
+
+/// `payload` reads back as a value equal to `job`.
+fn reads_back<J: Job + Debug + PartialEq>(payload: &[u8], job: &J) -> Result<(), TestCaseError> {
+    let (back, _) = reader::<J>()?
+        .read(payload)
+        .map_err(|outcome| fail(&outcome))?;
+    if back == *job {
+        Ok(())
+    } else {
+        Err(TestCaseError::fail(format!("read back as {back:?}")))
+    }
 }
 
 fn reader<J: Job>() -> Result<Reader<J>, TestCaseError> {

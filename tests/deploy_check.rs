@@ -1,28 +1,15 @@
 //! The deploy-safety check: every rule fires on a breaking change and stays
 //! quiet on the safe version of that change.
 
+#[macro_use]
+mod support;
+
 use jobwire::{
-    check, check_window, BreakingChange, Context, Downcast, DowncastError, HandlerError, Job,
-    Manifest, NoPrevious, Router, RouterBuilder, Rule, Tombstone, Upcast, UpcastError,
+    check, check_window, BreakingChange, Downcast, DowncastError, Manifest, NoPrevious, Router,
+    RouterBuilder, Rule, Tombstone, Upcast, UpcastError,
 };
 use semver::Version;
 use serde::{Deserialize, Serialize};
-
-macro_rules! job {
-    ($ty:ident, $name:expr, $version:expr, $previous:ty $(, aliases = $aliases:expr)?) => {
-        #[derive(Serialize, Deserialize)]
-        struct $ty {}
-        impl Job for $ty {
-            const NAME: &'static str = $name;
-            const VERSION: Version = $version;
-            $(const ALIASES: &'static [&'static str] = $aliases;)?
-            type Previous = $previous;
-            fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
-                Ok(())
-            }
-        }
-    };
-}
 
 macro_rules! link {
     ($ty:ident, $version:expr, $next:ty, $previous:ty) => {

@@ -1,27 +1,12 @@
 //! Building a router checks the set of jobs as a whole and reports every
 //! problem together.
 
-use jobwire::{
-    Context, HandlerError, Job, NoPrevious, Problem, Router, Tombstone, Upcast, UpcastError,
-};
+#[macro_use]
+mod support;
+
+use jobwire::{NoPrevious, Problem, Router, Tombstone, Upcast, UpcastError};
 use semver::Version;
 use serde::{Deserialize, Serialize};
-
-macro_rules! job {
-    ($ty:ident, $name:expr, $version:expr, $previous:ty $(, aliases = $aliases:expr)?) => {
-        #[derive(Serialize, Deserialize)]
-        struct $ty {}
-        impl Job for $ty {
-            const NAME: &'static str = $name;
-            const VERSION: Version = $version;
-            $(const ALIASES: &'static [&'static str] = $aliases;)?
-            type Previous = $previous;
-            fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
-                Ok(())
-            }
-        }
-    };
-}
 
 job!(Alpha, "alpha", Version::new(1, 0, 0), NoPrevious);
 job!(AlphaAgain, "alpha", Version::new(1, 0, 0), NoPrevious);

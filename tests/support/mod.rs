@@ -5,6 +5,26 @@
 
 pub mod capture;
 
+/// A job with no arguments and a handler that succeeds, for tests about
+/// names, versions and chains: `job!(Type, "name", version, Previous)`, with
+/// an optional `aliases = &[...]`.
+#[macro_export]
+macro_rules! job {
+    ($ty:ident, $name:expr, $version:expr, $previous:ty $(, aliases = $aliases:expr)?) => {
+        #[derive(::serde::Serialize, ::serde::Deserialize)]
+        struct $ty {}
+        impl ::jobwire::Job for $ty {
+            const NAME: &'static str = $name;
+            const VERSION: ::semver::Version = $version;
+            $(const ALIASES: &'static [&'static str] = $aliases;)?
+            type Previous = $previous;
+            fn perform(self, _: &::jobwire::Context<'_>) -> Result<(), ::jobwire::HandlerError> {
+                Ok(())
+            }
+        }
+    };
+}
+
 use jobwire::{
     Added, Context, HandlerError, Job, Json, JsonUpcast, NoPrevious, Router, RouterBuilder, Upcast,
     UpcastError,
