@@ -232,9 +232,9 @@ impl Headers<'_> {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.added.is_empty()
-            && self.raw.map_or(true, |raw| {
-                raw.bytes().filter(|b| !b.is_ascii_whitespace()).eq(*b"{}")
-            })
+            && self
+                .raw
+                .is_none_or(|raw| raw.bytes().filter(|b| !b.is_ascii_whitespace()).eq(*b"{}"))
     }
 
     fn insert(&mut self, key: String, value: String) {
