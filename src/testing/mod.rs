@@ -34,316 +34,19 @@
 //! as a release would, without performing them, and [`strategy`] has the
 //! generators.
 
-use crate::registry::{Entry, RouterBuilder};
-use crate::router::{decode, Dispatch, Route};
+mod reader;
+pub mod strategy;
+
+pub use reader::{envelope, Reader};
+
 use crate::version::Line;
-use crate::{
-    Active, Downcast, Job, JsonUpcast, Lifecycle, Outcome, Performed, Producer, Rejected, Router,
-    Upcast, WritePolicy,
-};
+use crate::{Downcast, Job, JsonUpcast, Outcome, Producer, Upcast, WritePolicy};
 use proptest::strategy::{BoxedStrategy, Strategy};
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
 use semver::Version;
 use serde::Serialize;
 use serde_json::Value;
-use std::any::Any;
-use std::cell::RefCell;
 use std::fmt::{self, Debug};
-use std::marker::PhantomData;
-
-/// Reads payloads the way a release whose only job is `J` would, stopping
-/// just before the handler: nothing is performed.
-///
-/// ```
-/// # use jobwire::*;
-/// # use serde::{Deserialize, Serialize};
-/// # #[derive(Serialize, Deserialize, Debug, PartialEq)] struct Ping { n: u32 }
-/// # impl Job for Ping {
-/// #     const NAME: &'static str = "ping";
-/// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
-/// #     type Previous = NoPrevious;
-/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { unreachable!() }
-/// # }
-/// use jobwire::testing::Reader;
-///
-/// let reader = Reader::<Ping>::new()?;
-/// let (ping, report) = reader.read(br#"{"job":"ping","version":"1.0.0","args":{"n":3}}"#).unwrap();
-/// assert_eq!(ping, Ping { n: 3 });
-/// assert_eq!(report.job, "ping");
-/// # Ok::<(), RegistryError>(())
-/// ```
-pub struct Reader<J> {
-    router: Router,
-    job: PhantomData<fn() -> J>,
-}
-
-thread_local! {
-    static READ: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
-}
-
-impl<J: Job> Reader<J> {
-    /// A reader for `J`. Fails only if `J` itself is invalid (its name, its
-    /// chain).
-    ///
-    /// ```
-    /// # use jobwire::*;
-    /// # use jobwire::testing::*;
-    /// # use proptest::prelude::*;
-    /// # use semver::Version;
-    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
-    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
-    /// # impl Upcast for PingV1 {
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
-    /// #     type Next = Ping; type Previous = Json<PingV0>;
-    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
-    /// # }
-    /// # impl Downcast for PingV1 {
-    /// #     const LOSSLESS: bool = true;
-    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
-    /// # }
-    /// # impl Job for Ping {
-    /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(2, 0, 0);
-    /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
-    /// # }
-    /// # impl Job for PingV1 {
-    /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
-    /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
-    /// # }
-    /// # enum PingV0 {}
-    /// # impl JsonUpcast for PingV0 {
-    /// #     const VERSION: Version = Version::new(0, 1, 0);
-    /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
-    /// # }
-    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
-    /// let reader = Reader::<Ping>::new()?;
-    /// # Ok::<(), RegistryError>(())
-    /// ```
-    pub fn new() -> Result<Self, crate::RegistryError> {
-        let mut entry = Entry::of::<J, Active>();
-        entry.run = read_only::<J, Active>;
-        let router = RouterBuilder::new().entry(entry).build()?;
-        Ok(Reader {
-            router,
-            job: PhantomData,
-        })
-    }
-
-    /// Reads one payload: the decoded job and the report a router would
-    /// give, or the outcome that stopped it.
-    // The error is the router's own outcome, handed over whole; this is test
-    // code, where its size does not matter.
-    #[allow(clippy::result_large_err)]
-    ///
-    /// ```
-    /// # use jobwire::*;
-    /// # use jobwire::testing::*;
-    /// # use proptest::prelude::*;
-    /// # use semver::Version;
-    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
-    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
-    /// # impl Upcast for PingV1 {
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
-    /// #     type Next = Ping; type Previous = Json<PingV0>;
-    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
-    /// # }
-    /// # impl Downcast for PingV1 {
-    /// #     const LOSSLESS: bool = true;
-    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
-    /// # }
-    /// # impl Job for Ping {
-    /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(2, 0, 0);
-    /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
-    /// # }
-    /// # impl Job for PingV1 {
-    /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
-    /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
-    /// # }
-    /// # enum PingV0 {}
-    /// # impl JsonUpcast for PingV0 {
-    /// #     const VERSION: Version = Version::new(0, 1, 0);
-    /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
-    /// # }
-    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
-    /// let reader = Reader::<Ping>::new()?;
-    /// let (ping, _) = reader.read(br#"{"job":"ping","version":"1.0.0","args":{"n":7}}"#).unwrap();
-    /// assert_eq!(ping, Ping { n: 7 });
-    /// # Ok::<(), RegistryError>(())
-    /// ```
-    pub fn read<'p>(&self, payload: &'p [u8]) -> Result<(J, Performed), Outcome<'p>> {
-        READ.with(|slot| slot.borrow_mut().take());
-        match self.router.dispatch(payload) {
-            Outcome::Performed(report) => {
-                let job = READ.with(|slot| slot.borrow_mut().take());
-                match job.map(|job| job.downcast::<J>()) {
-                    Some(Ok(job)) => Ok((*job, report)),
-                    // Not reachable: the only entry stores a `J`.
-                    _ => Err(Outcome::Performed(report)),
-                }
-            }
-            other => Err(other),
-        }
-    }
-}
-
-impl<J> Debug for Reader<J> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reader")
-            .field("router", &self.router)
-            .finish()
-    }
-}
-
-/// The `run` of a reader's only entry: decode, keep, do not perform.
-fn read_only<'a, J: Job<L>, L: Lifecycle>(
-    _router: &Router,
-    entry: &Entry,
-    route: Route,
-    dispatch: Dispatch<'_, 'a>,
-) -> Outcome<'a> {
-    let payload = dispatch.payload;
-    match decode::<J, L>(entry, &route, dispatch) {
-        Ok((job, _meta)) => {
-            READ.with(|slot| *slot.borrow_mut() = Some(Box::new(job)));
-            Outcome::Performed(route.performed::<J, L>())
-        }
-        Err(error) => Outcome::Rejected(Rejected {
-            error: *error,
-            payload,
-        }),
-    }
-}
-
-/// Writes an envelope by hand: any name, any version, any arguments, keys in
-/// the order given. For old payloads whose producers are gone, and for
-/// envelopes no `Producer` would write.
-///
-/// ```
-/// let payload = jobwire::testing::envelope("ping", &semver::Version::new(1, 0, 0), &serde_json::json!({"n": 1}));
-/// assert_eq!(payload, br#"{"job":"ping","version":"1.0.0","args":{"n":1}}"#);
-/// ```
-pub fn envelope(name: &str, version: &Version, args: &impl Serialize) -> Vec<u8> {
-    let value = serde_json::json!({
-        "job": name,
-        "version": version.to_string(),
-        "args": serde_json::to_value(args).unwrap_or(Value::Null),
-    });
-    let mut fields = Vec::new();
-    if let Value::Object(map) = value {
-        for key in ["job", "version", "args"] {
-            if let Some(value) = map.get(key) {
-                fields.push(format!("{}:{}", Value::from(key), value));
-            }
-        }
-    }
-    format!("{{{}}}", fields.join(",")).into_bytes()
-}
-
-/// Generators for payloads and their parts.
-pub mod strategy {
-    use super::Line;
-    use proptest::collection::{btree_map, vec};
-    use proptest::prelude::*;
-    use semver::Version;
-    use serde_json::{Map, Number, Value};
-
-    /// Any JSON value, nested at most `depth` levels.
-    ///
-    /// ```
-    /// use proptest::strategy::{Strategy, ValueTree};
-    /// let mut runner = proptest::test_runner::TestRunner::deterministic();
-    /// let value = jobwire::testing::strategy::json(3).new_tree(&mut runner).unwrap().current();
-    /// let _ = serde_json::to_string(&value).unwrap();
-    /// ```
-    pub fn json(depth: u32) -> BoxedStrategy<Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter_map("finite", Number::from_f64)
-                .prop_map(Value::Number),
-            ".{0,12}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(depth, 32, 4, |inner| {
-            prop_oneof![
-                vec(inner.clone(), 0..4).prop_map(Value::Array),
-                btree_map("[a-z_]{1,8}", inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-        .boxed()
-    }
-
-    /// Extra fields a newer release might add: one to three, named so they
-    /// can collide with nothing but another newcomer (`x_` prefix).
-    ///
-    /// ```
-    /// use proptest::strategy::{Strategy, ValueTree};
-    /// let mut runner = proptest::test_runner::TestRunner::deterministic();
-    /// let extra = jobwire::testing::strategy::extra_fields().new_tree(&mut runner).unwrap().current();
-    /// assert!(extra.keys().all(|k| k.starts_with("x_")));
-    /// ```
-    pub fn extra_fields() -> BoxedStrategy<Map<String, Value>> {
-        btree_map("x_[a-z0-9_]{1,10}", json(2), 1..4)
-            .prop_map(|m| m.into_iter().collect())
-            .boxed()
-    }
-
-    /// Versions on the same line as `newest`, up to and including it.
-    ///
-    /// ```
-    /// use proptest::strategy::{Strategy, ValueTree};
-    /// let mut runner = proptest::test_runner::TestRunner::deterministic();
-    /// let newest = semver::Version::new(1, 4, 0);
-    /// let v = jobwire::testing::strategy::version_on_line(&newest).new_tree(&mut runner).unwrap().current();
-    /// assert!(v.major == 1 && v <= newest);
-    /// ```
-    pub fn version_on_line(newest: &Version) -> BoxedStrategy<Version> {
-        let newest = newest.clone();
-        match Line::of(&newest) {
-            Line::Major(major) => (0..=newest.minor, any::<u16>())
-                .prop_map(move |(minor, patch)| {
-                    let patch = if minor == newest.minor {
-                        u64::from(patch) % (newest.patch + 1)
-                    } else {
-                        u64::from(patch)
-                    };
-                    Version::new(major, minor, patch)
-                })
-                .boxed(),
-            Line::Minor(minor) => (0..=newest.patch)
-                .prop_map(move |patch| Version::new(0, minor, patch))
-                .boxed(),
-            Line::Patch(_) => Just(newest).boxed(),
-        }
-    }
-
-    /// A version on the same line as `current` but newer, when the line has
-    /// room for one (`0.0.x` lines do not).
-    ///
-    /// ```
-    /// let v = jobwire::testing::strategy::newer_compatible(&semver::Version::new(2, 1, 0));
-    /// assert_eq!(v, Some(semver::Version::new(2, 2, 0)));
-    /// ```
-    pub fn newer_compatible(current: &Version) -> Option<Version> {
-        match Line::of(current) {
-            Line::Major(major) => Some(Version::new(major, current.minor + 1, 0)),
-            Line::Minor(minor) => Some(Version::new(0, minor, current.patch + 1)),
-            Line::Patch(_) => None,
-        }
-    }
-}
 
 type Check = Box<dyn Fn(Config) -> Result<(), Failure>>;
 
@@ -417,40 +120,16 @@ where
     /// and (d) are always part of it.
     ///
     /// ```
-    /// # use jobwire::*;
-    /// # use jobwire::testing::*;
+    /// # use jobwire::{testing::Kit, Context, HandlerError, Job, NoPrevious};
     /// # use proptest::prelude::*;
-    /// # use semver::Version;
-    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
     /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
-    /// # impl Upcast for PingV1 {
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
-    /// #     type Next = Ping; type Previous = Json<PingV0>;
-    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
-    /// # }
-    /// # impl Downcast for PingV1 {
-    /// #     const LOSSLESS: bool = true;
-    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
-    /// # }
     /// # impl Job for Ping {
     /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(2, 0, 0);
-    /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
-    /// # }
-    /// # impl Job for PingV1 {
-    /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
     /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
-    /// # enum PingV0 {}
-    /// # impl JsonUpcast for PingV0 {
-    /// #     const VERSION: Version = Version::new(0, 1, 0);
-    /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
-    /// # }
-    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// # let pings = any::<u16>().prop_map(|n| Ping { n });
     /// Kit::new(pings).cases(16).check();
     /// ```
     pub fn new(current: impl Strategy<Value = J> + 'static) -> Self {
@@ -468,40 +147,16 @@ where
     /// How many cases each property tries (default 256).
     ///
     /// ```
-    /// # use jobwire::*;
-    /// # use jobwire::testing::*;
+    /// # use jobwire::{testing::Kit, Context, HandlerError, Job, NoPrevious};
     /// # use proptest::prelude::*;
-    /// # use semver::Version;
-    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
     /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
-    /// # impl Upcast for PingV1 {
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
-    /// #     type Next = Ping; type Previous = Json<PingV0>;
-    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
-    /// # }
-    /// # impl Downcast for PingV1 {
-    /// #     const LOSSLESS: bool = true;
-    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
-    /// # }
     /// # impl Job for Ping {
     /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(2, 0, 0);
-    /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
-    /// # }
-    /// # impl Job for PingV1 {
-    /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
     /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
-    /// # enum PingV0 {}
-    /// # impl JsonUpcast for PingV0 {
-    /// #     const VERSION: Version = Version::new(0, 1, 0);
-    /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
-    /// # }
-    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// # let pings = any::<u16>().prop_map(|n| Ping { n });
     /// Kit::new(pings).cases(8).check();
     /// ```
     pub fn cases(mut self, cases: u32) -> Self {
@@ -871,40 +526,16 @@ where
     /// Runs every property; panics with the first failure, shrunk.
     ///
     /// ```
-    /// # use jobwire::*;
-    /// # use jobwire::testing::*;
+    /// # use jobwire::{testing::Kit, Context, HandlerError, Job, NoPrevious};
     /// # use proptest::prelude::*;
-    /// # use semver::Version;
-    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
     /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
-    /// # impl Upcast for PingV1 {
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
-    /// #     type Next = Ping; type Previous = Json<PingV0>;
-    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
-    /// # }
-    /// # impl Downcast for PingV1 {
-    /// #     const LOSSLESS: bool = true;
-    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
-    /// # }
     /// # impl Job for Ping {
     /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(2, 0, 0);
-    /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
-    /// # }
-    /// # impl Job for PingV1 {
-    /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
     /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
-    /// # enum PingV0 {}
-    /// # impl JsonUpcast for PingV0 {
-    /// #     const VERSION: Version = Version::new(0, 1, 0);
-    /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
-    /// # }
-    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// # let pings = any::<u16>().prop_map(|n| Ping { n });
     /// Kit::new(pings).cases(8).check();
     /// ```
     pub fn check(self) {
@@ -916,40 +547,16 @@ where
     /// Runs every property; returns the first failure, shrunk.
     ///
     /// ```
-    /// # use jobwire::*;
-    /// # use jobwire::testing::*;
+    /// # use jobwire::{testing::Kit, Context, HandlerError, Job, NoPrevious};
     /// # use proptest::prelude::*;
-    /// # use semver::Version;
-    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct PingV1 { n: u8 }
     /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
-    /// # impl Upcast for PingV1 {
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
-    /// #     type Next = Ping; type Previous = Json<PingV0>;
-    /// #     fn upcast(self) -> Result<Ping, UpcastError> { Ok(Ping { n: self.n.into() }) }
-    /// # }
-    /// # impl Downcast for PingV1 {
-    /// #     const LOSSLESS: bool = true;
-    /// #     fn downcast(p: &Ping) -> Result<PingV1, DowncastError> { Ok(PingV1 { n: u8::try_from(p.n)? }) }
-    /// # }
     /// # impl Job for Ping {
     /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(2, 0, 0);
-    /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
-    /// # }
-    /// # impl Job for PingV1 {
-    /// #     const NAME: &'static str = "ping";
-    /// #     const VERSION: Version = Version::new(1, 0, 0);
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
     /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
-    /// # enum PingV0 {}
-    /// # impl JsonUpcast for PingV0 {
-    /// #     const VERSION: Version = Version::new(0, 1, 0);
-    /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
-    /// # }
-    /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
+    /// # let pings = any::<u16>().prop_map(|n| Ping { n });
     /// assert_eq!(Kit::new(pings).cases(8).try_check(), Ok(()));
     /// ```
     pub fn try_check(self) -> Result<(), Failure> {
