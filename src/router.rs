@@ -4,7 +4,7 @@ use crate::context::State;
 use crate::decode::{decode_prefix, json_error_at};
 use crate::history::{ChainError, History};
 use crate::outcome::{DeferReason, Deferred, Discarded, Failed, Performed, Rejected};
-use crate::registry::{Entry, RouterBuilder, Tombstone};
+use crate::registry::{check_name, Entry, RouterBuilder, Tombstone};
 use crate::scan::{Head, Key, Scan};
 use crate::version::{Line, Relation};
 use crate::{
@@ -382,6 +382,14 @@ impl Router {
             None => None,
         };
         let Some(entry) = entry else {
+            // A name no release could register is garbage, not a job from
+            // the future: deferring it would loop for ever.
+            if let Err(reason) = check_name(job) {
+                return Resolved::Reject(RejectError::InvalidName {
+                    name: cut(job),
+                    reason,
+                });
+            }
             return match crate::version::parse(version) {
                 Ok(_) => Resolved::Defer(DeferReason::UnknownJob { job: job.clone() }),
                 Err(error) => invalid_version(error.to_string()),

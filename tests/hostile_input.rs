@@ -202,6 +202,25 @@ fn a_very_long_name_is_rejected() {
 }
 
 #[test]
+fn a_name_no_release_could_register_is_rejected_not_deferred() {
+    for name in [
+        r#""has space""#,
+        r#""emoji.🚀""#,
+        r#""tab\tname""#,
+        r#""semi;colon""#,
+    ] {
+        let error = rejection(&envelope(name, r#""1.0.0""#, "{}"));
+        assert!(
+            matches!(error, RejectError::InvalidName { .. }),
+            "{name}: {error:?}"
+        );
+    }
+    // A well-formed unknown name may be a job from a newer release.
+    let outcome = dispatch(&envelope(r#""billing.refund_v2""#, r#""1.0.0""#, "{}"));
+    assert_eq!(outcome.action(), Action::Defer);
+}
+
+#[test]
 fn very_long_or_odd_versions_are_rejected() {
     let long = format!("\"1.0.{}\"", "9".repeat(100));
     let odd = [
