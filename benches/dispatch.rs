@@ -126,20 +126,21 @@ fn print_ratios() {
     ];
     println!("\nratios to the floor, this run (mean times):");
     println!(
-        "{:<28} {:>12} {:>12} {:>10} {:>8}",
-        "case", "10 jobs", "1000 jobs", "typetag", "target"
+        "{:<28} {:>10} {:>10} {:>12} {:>8}",
+        "case", "10 jobs", "1000 jobs", "vs typetag", "target"
     );
-    let typetag = mean("baseline/typetag").map_or(f64::NAN, |t| t / floor);
+    let typetag = mean("baseline/typetag").unwrap_or(f64::NAN);
     for (label, case, base, target) in rows {
         let base = mean(base).unwrap_or(floor);
-        let ratio = |jobs: u32| mean(&format!("{case}/{jobs}")).map_or(f64::NAN, |t| t / base);
+        let time = |jobs: u32| mean(&format!("{case}/{jobs}")).unwrap_or(f64::NAN);
         println!(
-            "{label:<28} {:>11.2}x {:>11.2}x {:>9.2}x {target:>8}",
-            ratio(10),
-            ratio(1000),
-            typetag
+            "{label:<28} {:>9.2}x {:>9.2}x {:>11.2}x {target:>8}",
+            time(10) / base,
+            time(1000) / base,
+            time(10) / typetag
         );
     }
+    println!("typetag: {:.2}x the floor", typetag / floor);
     if let (Some(value), Some(conversion), Some(two_step), Some(floor_two_step)) = (
         mean("baseline/value"),
         mean("baseline/conversion-only"),

@@ -216,8 +216,8 @@ fn a_name_no_release_could_register_is_rejected_not_deferred() {
         );
     }
     // A well-formed unknown name may be a job from a newer release.
-    let outcome = dispatch(&envelope(r#""billing.refund_v2""#, r#""1.0.0""#, "{}"));
-    assert_eq!(outcome.action(), Action::Defer);
+    let payload = envelope(r#""billing.refund_v2""#, r#""1.0.0""#, "{}");
+    assert_eq!(dispatch(&payload).action(), Action::Defer);
 }
 
 #[test]
