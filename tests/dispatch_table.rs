@@ -96,40 +96,39 @@ fn older_major_goes_through_the_upcast_chain() {
     );
 }
 
-#[test]
-fn newer_major_is_deferred_for_a_newer_release() {
+/// Dispatches a payload that must be deferred, with its bytes handed back and
+/// no handler run, and returns the reason.
+fn deferral(payload: &'static [u8]) -> DeferReason<'static> {
     let router = router();
-    let payload =
-        br#"{"job":"user.confirmation","version":"3.0.0","args":{"who":"unknown shape"}}"#;
     let outcome = router.dispatch(payload);
     assert_handed_back(&outcome, payload);
     assert_eq!(outcome.action(), Action::Defer);
-    let Outcome::Deferred(deferred) = outcome else {
-        panic!("not deferred")
-    };
+    assert!(log(&router).is_empty(), "the handler must not run");
+    match outcome {
+        Outcome::Deferred(deferred) => deferred.reason,
+        other => panic!("not deferred: {other:?}"),
+    }
+}
+
+#[test]
+fn newer_major_is_deferred_for_a_newer_release() {
+    let payload =
+        br#"{"job":"user.confirmation","version":"3.0.0","args":{"who":"unknown shape"}}"#;
     assert_eq!(
-        deferred.reason,
+        deferral(payload),
         DeferReason::NewerRelease {
             job: "user.confirmation".into(),
             wire_version: Version::new(3, 0, 0),
             handler_version: Version::new(2, 1, 0),
         }
     );
-    assert!(log(&router).is_empty(), "the handler must not run");
 }
 
 #[test]
 fn unknown_name_is_deferred_with_its_own_reason() {
-    let router = router();
     let payload = br#"{"job":"user.export","version":"1.0.0","args":{}}"#;
-    let outcome = router.dispatch(payload);
-    assert_handed_back(&outcome, payload);
-    assert_eq!(outcome.action(), Action::Defer);
-    let Outcome::Deferred(deferred) = outcome else {
-        panic!("not deferred")
-    };
     assert_eq!(
-        deferred.reason,
+        deferral(payload),
         DeferReason::UnknownJob {
             job: "user.export".into()
         }
