@@ -28,7 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             policy.as_str(),
             String::from_utf8_lossy(&payload)
         );
-        println!("    -> {}", describe(&n.dispatch(&payload)));
+        println!(
+            "    -> {}",
+            describe(&n.dispatch_blocking(&payload, &mut jobwire::Delivery::new()))
+        );
     }
 
     println!("case 2: an N producer enqueues, an N+1 worker performs");
@@ -39,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  {}", String::from_utf8_lossy(&payload));
     println!(
         "    -> {} (the date is `Added::Missing`)",
-        describe(&n1.dispatch(&payload))
+        describe(&n1.dispatch_blocking(&payload, &mut jobwire::Delivery::new()))
     );
     Ok(())
 }

@@ -20,14 +20,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let leftover = br#"{"job":"user.welcome_fax","version":"1.0.0","args":{"user_id":7}}"#;
 
     println!("draining on N (deprecated, still performed, with a tracing warning):");
-    println!("  -> {}", describe(&n.dispatch(leftover)));
+    println!(
+        "  -> {}",
+        describe(&n.dispatch_blocking(leftover, &mut jobwire::Delivery::new()))
+    );
 
     println!("case 1: an N+1 producer enqueues, an N worker performs");
     println!("  -> nothing to replay: N+1 has no fax type, and N's producers cannot");
     println!("     seal a deprecated job (`Producer::seal` needs `Job<Active>`: a compile error)");
 
     println!("case 2: a payload from before N+1 reaches an N+1 worker");
-    println!("  -> {}", describe(&n1.dispatch(leftover)));
+    println!(
+        "  -> {}",
+        describe(&n1.dispatch_blocking(leftover, &mut jobwire::Delivery::new()))
+    );
 
     println!("the name stays reserved:");
     match jobwire::Router::builder()

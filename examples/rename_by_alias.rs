@@ -24,14 +24,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             policy.as_str(),
             String::from_utf8_lossy(&payload)
         );
-        println!("    -> N:   {}", describe(&n.dispatch(&payload)));
-        println!("    -> N+1: {}", describe(&n1.dispatch(&payload)));
+        println!(
+            "    -> N:   {}",
+            describe(&n.dispatch_blocking(&payload, &mut jobwire::Delivery::new()))
+        );
+        println!(
+            "    -> N+1: {}",
+            describe(&n1.dispatch_blocking(&payload, &mut jobwire::Delivery::new()))
+        );
     }
     println!("  (flip to \"current\" once no N worker is left: an N worker defers the new name, it never fails it)");
 
     println!("case 2: an N producer enqueues, an N+1 worker performs");
     let payload = Producer::default().seal(&release_n::GenerateReport { report_id: 9 })?;
     println!("  {}", String::from_utf8_lossy(&payload));
-    println!("    -> {}", describe(&n1.dispatch(&payload)));
+    println!(
+        "    -> {}",
+        describe(&n1.dispatch_blocking(&payload, &mut jobwire::Delivery::new()))
+    );
     Ok(())
 }

@@ -222,7 +222,8 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
                 let worker = phase.workers[dice.roll(phase.workers.len() as u64) as usize];
                 let router = if worker == Release::N { &n } else { &n1 };
                 let tally = &mut tallies[index];
-                let outcome = router.dispatch(&message.bytes);
+                let outcome =
+                    router.dispatch_blocking(&message.bytes, &mut jobwire::Delivery::new());
                 match &outcome {
                     Outcome::Performed(done) => {
                         tally.performed += 1;
@@ -237,6 +238,10 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
                     Outcome::Rejected(rejected) => {
                         tally.rejected += 1;
                         eprintln!("rejected: {}", rejected.error);
+                    }
+                    other => {
+                        tally.failed += 1;
+                        eprintln!("unexpected: {other:?}");
                     }
                 }
                 if let Outcome::Deferred(deferred) = &outcome {

@@ -11,13 +11,16 @@
 //!   and N+1: it upcasts old ones through typed upcasters, reads newer
 //!   compatible ones, and *defers* what only a newer release can perform;
 //! - the deploy patterns (add an optional parameter, deprecate then retire a
-//!   job, rename by alias, write what the whole fleet can read) are types.
+//!   job, rename by alias, write what the whole fleet can read) are types;
+//! - handlers are `async`, see the queue's attempt, task id and cancellation
+//!   signal, read the application state they declare, and can borrow the
+//!   transaction their job was claimed in.
 //!
 //! # A job with two versions
 //!
 //! ```
-//! use jobwire::{Context, HandlerError, Job, NoPrevious, Outcome, Producer, Router, Upcast,
-//!               UpcastError, WritePolicy};
+//! use jobwire::{Context, Delivery, HandlerError, Job, NoPrevious, Outcome, Producer, Router,
+//!               Upcast, UpcastError, WritePolicy};
 //! use semver::Version;
 //! use serde::{Deserialize, Serialize};
 //!
@@ -46,7 +49,9 @@
 //!     const NAME: &'static str = "user.reset_password";
 //!     const VERSION: Version = Version::new(2, 0, 0);
 //!     type Previous = ResetPasswordV1;
-//!     fn perform(self, _ctx: &Context<'_>) -> Result<(), HandlerError> {
+//!     type State = ();
+//!     type Data = ();
+//!     async fn perform(self, _ctx: &mut Context<'_>) -> Result<(), HandlerError> {
 //!         println!("reset password of user {}", self.user_id);
 //!         Ok(())
 //!     }
@@ -61,7 +66,7 @@
 //! let new = producer.seal(&ResetPassword { user_id: 7 })?;
 //! let old = br#"{"job":"user.reset_password","version":"1.0.0","args":{"email":"a@b.c"}}"#;
 //! for payload in [&new[..], old] {
-//!     match router.dispatch(payload) {
+//!     match router.dispatch_blocking(payload, &mut Delivery::new()) {
 //!         Outcome::Performed(done) => println!("{} {} performed", done.job, done.wire_version),
 //!         other => println!("not performed: {other:?}, do {:?}", other.action()),
 //!     }
@@ -74,14 +79,15 @@
 //!
 //! | idea | items |
 //! | --- | --- |
-//! | defining a job | [`Job`], [`Lifecycle`], [`Active`], [`Deprecated`] |
-//! | its history | [`Upcast`], [`Downcast`], [`JsonUpcast`], [`Json`], [`NoPrevious`], [`BreakingChange`] |
+//! | defining a job | [`Job`], [`Context`], [`HandlerError`], [`Lifecycle`], [`Active`], [`Deprecated`] |
+//! | its history | [`Upcast`], [`Downcast`], [`JsonUpcast`], [`JsonArgs`], [`Json`], [`NoPrevious`], [`BreakingChange`] |
 //! | registering | [`register!`], [`retire!`], [`Tombstone`], [`RouterBuilder`] |
-//! | performing | [`Router`], [`Outcome`], [`Action`], [`Context`], [`Limits`] |
-//! | enqueueing | [`Producer`], [`WritePolicy`], [`Meta`] |
+//! | performing | [`Router`], [`Delivery`], [`Outcome`], [`Action`], [`Cancellation`] |
+//! | enqueueing | [`Producer`], [`WritePolicy`] |
+//! | the wire format | [`wire`]: [`wire::Meta`], [`wire::Header`], [`wire::rewrite_meta`], [`wire::Limits`] |
 //! | patterns | [`Added`] (optional parameter), [`Deprecated`], [`retire!`], [`Job::ALIASES`], [`WritePolicy`] |
 //! | property tests (feature `testing`) | `testing::Kit`, `testing::Reader`, `testing::strategy` |
-//! | deploy-safety check | [`Manifest`], [`check()`], [`check_window`], [`assert_safe_deploy`], [`Rule`] |
+//! | deploy-safety check | [`check`]: [`check::Manifest`], [`check::check_window`], [`check::assert_safe_deploy`] |
 //! | errors | [`RejectError`], [`RegistryError`], [`HandlerError`], [`UpcastError`], [`DowncastError`], [`SealError`] |
 //!
 //! The README specifies the wire format and the dispatch table.
@@ -96,60 +102,45 @@
 //! N worker can receive a job that only N+1 defines. Deferring it lets an N+1
 //! worker perform it a moment later; failing it would lose it.
 //!
+//! **Why is `perform` async even for a job that never awaits?** One trait
+//! keeps one registration path. A job that never awaits costs nothing extra:
+//! [`Router::dispatch_blocking`] polls it once, in place, with no executor and
+//! no allocation.
+//!
 //! **What if `inventory` finds nothing?** [`Router::from_registry`] then
 //! refuses to build, saying so, and [`Router::builder`] lets you list the jobs.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod added;
-mod compat;
-mod context;
-mod decode;
-mod envelope;
-mod error;
-mod history;
+pub mod check;
+mod dispatch;
 mod job;
-mod limits;
-mod manifest;
-mod outcome;
-mod registry;
-mod router;
-mod scan;
-mod skip;
+mod produce;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
-mod version;
-mod write;
+pub mod wire;
 
-pub use crate::added::Added;
-pub use crate::compat::{
-    assert_safe_deploy, check, check_committed, check_window, Finding, Report, Rule, BLESS_ENV,
+pub use crate::dispatch::outcome::{
+    Action, DeferReason, Deferred, Discarded, Failed, Interrupted, Outcome, Performed, Rejected,
+    Snoozed,
 };
-pub use crate::context::{Context, MissingState};
-pub use crate::envelope::{Headers, Meta};
-pub use crate::error::{
-    DowncastError, HandlerError, Problem, RegistryError, RejectError, SealError, UpcastError,
-};
-pub use crate::history::{BreakingChange, Downcast, History, Json, JsonUpcast, NoPrevious, Upcast};
+pub use crate::dispatch::registry::{Problem, RegistryError, RouterBuilder, Tombstone};
+pub use crate::dispatch::router::Router;
+pub use crate::job::added::Added;
+pub use crate::job::context::{Cancellation, Context, Delivery, TaskId};
+pub use crate::job::error::{DowncastError, HandlerError, Step, UpcastError};
+pub use crate::job::history::{BreakingChange, Downcast, History, Json, NoPrevious, Upcast};
+pub use crate::job::json::{JsonArgs, JsonHistory, JsonUpcast};
 pub use crate::job::{Active, Deprecated, Job, Lifecycle};
-pub use crate::limits::Limits;
-pub use crate::manifest::{
-    JobManifest, LineRange, Manifest, ManifestError, Status, TombstoneManifest, Writes, Written,
-};
-pub use crate::outcome::{
-    Action, DeferReason, Deferred, Discarded, Failed, Outcome, Performed, Rejected,
-};
-pub use crate::registry::{RouterBuilder, Tombstone};
-pub use crate::router::Router;
-pub use crate::version::{Line, Relation};
-pub use crate::write::{Producer, WritePolicy};
+pub use crate::produce::{new_id, Producer, SealError, WritePolicy};
+pub use crate::wire::RejectError;
 
 /// Not public API. Used by generated code.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::registry::Registration;
+    pub use crate::dispatch::registry::Registration;
     pub use inventory;
 }
 

@@ -4,15 +4,19 @@
 #[macro_use]
 mod support;
 
+use jobwire::check::{check, check_window, Manifest, Rule};
 use jobwire::{
-    check, check_window, BreakingChange, Downcast, DowncastError, Manifest, NoPrevious, Router,
-    RouterBuilder, Rule, Tombstone, Upcast, UpcastError,
+    BreakingChange, Downcast, DowncastError, NoPrevious, Router, RouterBuilder, Tombstone, Upcast,
+    UpcastError,
 };
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
 macro_rules! link {
     ($ty:ident, $version:expr, $next:ty, $previous:ty) => {
+        link!($ty, $version, $next, $previous, lossless = true);
+    };
+    ($ty:ident, $version:expr, $next:ty, $previous:ty, lossless = $lossless:expr) => {
         #[derive(Serialize, Deserialize)]
         struct $ty {}
         impl Upcast for $ty {
@@ -24,6 +28,7 @@ macro_rules! link {
             }
         }
         impl Downcast for $ty {
+            const LOSSLESS: bool = $lossless;
             fn downcast(_: &$next) -> Result<Self, DowncastError> {
                 Ok($ty {})
             }
@@ -57,8 +62,11 @@ link!(Charge1Link3, V1, Charge2Link, NoPrevious);
 job!(Charge3, "charge", V3, BreakingChange<Charge2Link>);
 link!(Charge2OnlyLink, V2, Charge3Short, NoPrevious);
 job!(Charge3Short, "charge", V3, BreakingChange<Charge2OnlyLink>);
+link!(Charge1Lossy, V1, Charge2Lossy, NoPrevious, lossless = false);
+job!(Charge2Lossy, "charge", V2, BreakingChange<Charge1Lossy>);
 from_previous!(
     Charge2,
+    Charge2Lossy,
     Charge2Plain,
     Charge2NoDowncast,
     Charge2Link,
@@ -85,7 +93,7 @@ fn manifest(builder: RouterBuilder, release: &str) -> Manifest {
     }
 }
 
-fn rules(report: &jobwire::Report) -> Vec<Rule> {
+fn rules(report: &jobwire::check::Report) -> Vec<Rule> {
     report.findings.iter().map(|f| f.rule).collect()
 }
 
@@ -320,5 +328,51 @@ fn manifests_are_sorted_stable_json_that_round_trips() {
     assert!(
         Manifest::from_json(&extra).is_ok(),
         "unknown fields are ignored"
+    );
+}
+
+#[test]
+fn a_lossy_downcast_under_previous_is_a_note() {
+    let previous = manifest(Router::builder().job::<Charge1>(), "N");
+    let lossy = check(
+        &previous,
+        &manifest(Router::builder().job::<Charge2Lossy>(), "N+1"),
+    );
+    assert_eq!(rules(&lossy), [Rule::LossyDowncast]);
+    assert!(!lossy.is_breaking());
+    assert!(
+        lossy.findings[0].message.contains("reach no handler"),
+        "{lossy}"
+    );
+    let lossless = check(
+        &previous,
+        &manifest(Router::builder().job::<Charge2>(), "N+1"),
+    );
+    assert_eq!(rules(&lossless), []);
+}
+
+#[test]
+fn a_rename_that_drops_its_alias_too_early_is_told_to_restore_it() {
+    // N+1 renamed `report.generate` to `reports.build`, kept as an alias;
+    // N+2 dropped the alias while N+1's payloads may still be in flight.
+    let n1 = manifest(Router::builder().job::<Reports>(), "N+1");
+    let n2 = check(
+        &n1,
+        &manifest(Router::builder().job::<ReportsNoAlias>(), "N+2"),
+    );
+    assert_eq!(rules(&n2), [Rule::WrittenJobDropped]);
+    let fix = &n2.findings[0].fix;
+    assert!(
+        fix.contains("put `report.generate` back in its `ALIASES`") && !fix.contains("retire!"),
+        "{n2}"
+    );
+    // A job that really went away is still told to drain, then retire.
+    let gone = check(
+        &manifest(Router::builder().job::<Charge1>().job::<Fax>(), "N"),
+        &manifest(Router::builder().job::<Charge1>(), "N+1"),
+    );
+    assert!(
+        gone.findings.iter().any(|f| f.fix.contains("retire!")),
+        "{gone}"
     );
 }

@@ -2,7 +2,8 @@
 
 mod support;
 
-use jobwire::{Action, DeferReason, Outcome, RejectError, Relation};
+use jobwire::wire::Relation;
+use jobwire::{Action, DeferReason, Outcome, RejectError};
 use semver::Version;
 use support::{log, router};
 
@@ -35,7 +36,8 @@ fn whole_document_position(payload: &[u8]) -> (usize, usize) {
 fn same_version_is_performed() {
     let router = router();
     let payload = br#"{"job":"user.confirmation","version":"2.1.0","args":{"user_id":7,"message":"hi","date":"2026-12-24"}}"#;
-    let Outcome::Performed(done) = router.dispatch(payload) else {
+    let Outcome::Performed(done) = router.dispatch_blocking(payload, &mut jobwire::Delivery::new())
+    else {
         panic!("not performed")
     };
     assert_eq!(done.relation, Relation::Same);
@@ -53,7 +55,8 @@ fn older_minor_decodes_into_current_type_with_defaults() {
     let router = router();
     let payload =
         br#"{"job":"user.confirmation","version":"2.0.3","args":{"user_id":7,"message":"hi"}}"#;
-    let Outcome::Performed(done) = router.dispatch(payload) else {
+    let Outcome::Performed(done) = router.dispatch_blocking(payload, &mut jobwire::Delivery::new())
+    else {
         panic!("not performed")
     };
     assert_eq!(done.relation, Relation::OlderCompatible);
@@ -65,7 +68,8 @@ fn older_minor_decodes_into_current_type_with_defaults() {
 fn newer_minor_is_read_forward_compatibly() {
     let router = router();
     let payload = br#"{"job":"user.confirmation","version":"2.7.0","args":{"user_id":7,"message":"hi","channel":"sms","nested":{"a":[1,2]}}}"#;
-    let Outcome::Performed(done) = router.dispatch(payload) else {
+    let Outcome::Performed(done) = router.dispatch_blocking(payload, &mut jobwire::Delivery::new())
+    else {
         panic!("not performed")
     };
     assert_eq!(done.relation, Relation::NewerCompatible);
@@ -76,14 +80,16 @@ fn newer_minor_is_read_forward_compatibly() {
 fn older_major_goes_through_the_upcast_chain() {
     let router = router();
     let typed = br#"{"job":"user.confirmation","version":"1.2.0","args":{"id":9,"message":"old"}}"#;
-    let Outcome::Performed(done) = router.dispatch(typed) else {
+    let Outcome::Performed(done) = router.dispatch_blocking(typed, &mut jobwire::Delivery::new())
+    else {
         panic!("not performed")
     };
     assert_eq!(done.relation, Relation::OlderLine);
     assert!(done.upcast());
     // Two steps: a JSON-level upcaster, then a typed one.
     let json = br#"{"job":"user.confirmation","version":"0.2.5","args":{"uid":3,"text":"older"}}"#;
-    let Outcome::Performed(done) = router.dispatch(json) else {
+    let Outcome::Performed(done) = router.dispatch_blocking(json, &mut jobwire::Delivery::new())
+    else {
         panic!("not performed")
     };
     assert_eq!(done.wire_version, Version::new(0, 2, 5));
@@ -100,7 +106,7 @@ fn older_major_goes_through_the_upcast_chain() {
 /// no handler run, and returns the reason.
 fn deferral(payload: &'static [u8]) -> DeferReason<'static> {
     let router = router();
-    let outcome = router.dispatch(payload);
+    let outcome = router.dispatch_blocking(payload, &mut jobwire::Delivery::new());
     assert_handed_back(&outcome, payload);
     assert_eq!(outcome.action(), Action::Defer);
     assert!(log(&router).is_empty(), "the handler must not run");
@@ -130,7 +136,8 @@ fn unknown_name_is_deferred_with_its_own_reason() {
     assert_eq!(
         deferral(payload),
         DeferReason::UnknownJob {
-            job: "user.export".into()
+            job: "user.export".into(),
+            wire_version: Version::new(1, 0, 0),
         }
     );
 }
@@ -140,27 +147,42 @@ fn malformed_json_is_rejected_with_its_position() {
     let router = router();
     let payload =
         b"{\"job\":\"user.confirmation\",\n \"version\": \"2.1.0\", \"args\": {\"user_id\": 1,}}";
-    let outcome = router.dispatch(payload);
+    let outcome = router.dispatch_blocking(payload, &mut jobwire::Delivery::new());
     assert_handed_back(&outcome, payload);
     assert_eq!(outcome.action(), Action::DeadLetter);
-    // A syntax error inside the arguments is reported where it stands.
-    match outcome.rejection() {
-        Some(RejectError::Arguments {
-            job,
-            version,
+    // A syntax error inside the arguments is malformed JSON, reported where
+    // it stands, as serde_json reports it for the whole document.
+    let expected = match outcome.rejection() {
+        Some(RejectError::Malformed {
             message,
             line,
             column,
         }) => {
-            assert_eq!(job, "user.confirmation");
-            assert_eq!(*version, Version::new(2, 1, 0));
             assert_eq!(message, "trailing comma");
             assert_eq!((*line, *column), (2, 44), "the byte after the comma");
             assert_eq!((*line, *column), whole_document_position(payload));
+            (message.clone(), *line, *column)
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    // The same bytes with the arguments first: the same rejection.
+    let args_first =
+        b"{\"args\": {\"user_id\": 1,},\n \"version\": \"2.1.0\",\"job\":\"user.confirmation\"}";
+    match router
+        .dispatch_blocking(args_first, &mut jobwire::Delivery::new())
+        .rejection()
+    {
+        Some(RejectError::Malformed {
+            message,
+            line,
+            column,
+        }) => {
+            assert_eq!(message, &expected.0);
+            assert_eq!((*line, *column), whole_document_position(args_first));
         }
         other => panic!("unexpected {other:?}"),
     }
-    let outcome = router.dispatch(b"{\"job\": \"a\", ");
+    let outcome = router.dispatch_blocking(b"{\"job\": \"a\", ", &mut jobwire::Delivery::new());
     assert!(
         matches!(outcome.rejection(), Some(RejectError::Malformed { .. })),
         "{outcome:?}"
@@ -193,7 +215,7 @@ fn missing_or_invalid_name_or_version_is_rejected() {
         ),
     ];
     for (payload, expected) in cases {
-        let outcome = router.dispatch(payload);
+        let outcome = router.dispatch_blocking(payload, &mut jobwire::Delivery::new());
         assert_handed_back(&outcome, payload);
         let error = outcome
             .rejection()
@@ -211,7 +233,7 @@ fn missing_or_invalid_name_or_version_is_rejected() {
 fn arguments_that_do_not_fit_name_the_job_version_and_field() {
     let router = router();
     let payload = br#"{"job":"user.confirmation","version":"2.0.0","args":{"user_id":"seven","message":"hi"}}"#;
-    let outcome = router.dispatch(payload);
+    let outcome = router.dispatch_blocking(payload, &mut jobwire::Delivery::new());
     assert_handed_back(&outcome, payload);
     let error = outcome.rejection().expect("rejected");
     let text = error.to_string();
@@ -225,7 +247,7 @@ fn arguments_that_do_not_fit_name_the_job_version_and_field() {
     assert_eq!(whole_document_position(payload), (1, 70));
     let missing = br#"{"job":"user.confirmation","version":"2.1.0","args":{"user_id":1}}"#;
     let text = router
-        .dispatch(missing)
+        .dispatch_blocking(missing, &mut jobwire::Delivery::new())
         .rejection()
         .expect("rejected")
         .to_string();
@@ -236,7 +258,7 @@ fn arguments_that_do_not_fit_name_the_job_version_and_field() {
 fn handler_error_fails_and_says_whether_to_retry() {
     let router = router();
     let retry = br#"{"job":"test.flaky","version":"1.0.0","args":{"mode":"retry"}}"#;
-    let outcome = router.dispatch(retry);
+    let outcome = router.dispatch_blocking(retry, &mut jobwire::Delivery::new());
     assert_handed_back(&outcome, retry);
     assert_eq!(outcome.action(), Action::Retry);
     let Outcome::Failed(failed) = outcome else {
@@ -247,13 +269,15 @@ fn handler_error_fails_and_says_whether_to_retry() {
     assert_eq!(failed.error.to_string(), "the database is busy");
 
     let permanent = br#"{"job":"test.flaky","version":"1.0.0","args":{"mode":"permanent"}}"#;
-    let outcome = router.dispatch(permanent);
+    let outcome = router.dispatch_blocking(permanent, &mut jobwire::Delivery::new());
     assert_handed_back(&outcome, permanent);
     assert_eq!(outcome.action(), Action::DeadLetter);
 
     let io = br#"{"job":"test.flaky","version":"1.0.0","args":{"mode":"io"}}"#;
     assert_eq!(
-        router.dispatch(io).action(),
+        router
+            .dispatch_blocking(io, &mut jobwire::Delivery::new())
+            .action(),
         Action::Retry,
         "`?` makes errors retryable"
     );

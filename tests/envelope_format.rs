@@ -3,8 +3,9 @@
 
 mod support;
 
+use jobwire::wire::Meta;
 use jobwire::{
-    Added, Context, HandlerError, Job, Meta, NoPrevious, Outcome, Producer, RejectError, Router,
+    Added, Context, HandlerError, Job, NoPrevious, Outcome, Producer, RejectError, Router,
     WritePolicy,
 };
 use semver::Version;
@@ -42,7 +43,7 @@ fn key_order_does_not_matter() {
     for order in orders {
         let router = router();
         let payload = format!("{{{}}}", order.join(","));
-        let outcome = router.dispatch(payload.as_bytes());
+        let outcome = router.dispatch_blocking(payload.as_bytes(), &mut jobwire::Delivery::new());
         assert!(outcome.is_performed(), "{payload}: {outcome:?}");
         assert_eq!(
             log(&router),
@@ -56,14 +57,16 @@ fn key_order_does_not_matter() {
 fn unknown_top_level_fields_are_ignored() {
     let router = router();
     let payload = br#"{"trace":{"deep":[1,{"x":null}]},"job":"user.confirmation","priority":9,"version":"2.1.0","args":{"user_id":1,"message":"m"},"zzz":"last"}"#;
-    assert!(router.dispatch(payload).is_performed());
+    assert!(router
+        .dispatch_blocking(payload, &mut jobwire::Delivery::new())
+        .is_performed());
 }
 
 #[test]
 fn whitespace_and_escapes_are_json() {
     let router = router();
     let payload = b" \n{ \"jo\\u0062\" :\t\"user.confirm\\u0061tion\" ,\r\n \"version\" : \"2.1.0\" , \"args\" : { \"user_id\" : 1 , \"message\" : \"a\\\"b\" } } \n";
-    let outcome = router.dispatch(payload);
+    let outcome = router.dispatch_blocking(payload, &mut jobwire::Delivery::new());
     assert!(outcome.is_performed(), "{outcome:?}");
     assert_eq!(log(&router), [r#"confirmation 1 "a\"b" Missing"#]);
 }
@@ -80,7 +83,7 @@ fn duplicate_envelope_keys_are_rejected() {
         br#"{"job":"user.confirmation","version":"2.1.0","args":{"user_id":1,"message":"m"},"meta":{"attempt":1,"attempt":2}}"#,
     ];
     for payload in cases {
-        let outcome = router.dispatch(payload);
+        let outcome = router.dispatch_blocking(payload, &mut jobwire::Delivery::new());
         assert!(
             matches!(outcome.rejection(), Some(RejectError::DuplicateKey { .. })),
             "{}: {outcome:?}",
@@ -106,7 +109,7 @@ fn envelope_shape_errors_are_rejected() {
         b"{\"job\":\"user.confirmation\",\"version\":\"2.1.0\",\"args\":{\"user_id\":1,\"message\":\"m\"},\"meta\":{\"headers\":{\"a\":1}}}",
     ];
     for payload in cases {
-        let outcome = router.dispatch(payload);
+        let outcome = router.dispatch_blocking(payload, &mut jobwire::Delivery::new());
         assert!(
             matches!(outcome.rejection(), Some(RejectError::Malformed { .. })),
             "{}: {outcome:?}",
@@ -125,13 +128,15 @@ impl Job for Traced {
     const NAME: &'static str = "test.traced";
     const VERSION: Version = Version::new(1, 0, 0);
     type Previous = NoPrevious;
-    fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
         let meta = ctx.meta();
         let line = format!(
             "{:?} {:?} {} {:?} {:?}",
-            meta.get_id(),
-            meta.get_enqueued_at(),
-            meta.get_attempt(),
+            meta.id(),
+            meta.enqueued_at(),
+            meta.attempt(),
             meta.headers().get("traceparent"),
             meta.headers().iter().count(),
         );
@@ -146,20 +151,24 @@ impl Job for Traced {
 fn metadata_reaches_the_handler_and_round_trips() -> Result<(), Box<dyn std::error::Error>> {
     let router = Router::builder().job::<Traced>().build()?;
     let meta = Meta::new()
-        .id("01JXYZ")
-        .enqueued_at(1_764_000_000_000)
-        .attempt(3)
-        .header("traceparent", "00-abc-01")
-        .header("tenant", "acme");
+        .with_id("01JXYZ")
+        .with_enqueued_at(1_764_000_000_000)
+        .with_attempt(3)
+        .with_header("traceparent", "00-abc-01")
+        .with_header("tenant", "acme");
     let payload = Producer::new(WritePolicy::Current).seal_with(&Traced {}, &meta)?;
     assert_eq!(
         String::from_utf8(payload.clone())?,
         r#"{"job":"test.traced","version":"1.0.0","args":{},"meta":{"id":"01JXYZ","enqueued_at":1764000000000,"attempt":3,"headers":{"traceparent":"00-abc-01","tenant":"acme"}}}"#
     );
-    assert!(router.dispatch(&payload).is_performed());
+    assert!(router
+        .dispatch_blocking(&payload, &mut jobwire::Delivery::new())
+        .is_performed());
     let bare = br#"{"job":"test.traced","version":"1.0.0","args":{},"meta":{"future_field":[1]}}"#;
     assert!(
-        router.dispatch(bare).is_performed(),
+        router
+            .dispatch_blocking(bare, &mut jobwire::Delivery::new())
+            .is_performed(),
         "unknown meta fields are ignored"
     );
     let seen = SEEN.lock().map(|s| s.clone()).unwrap_or_default();
@@ -181,15 +190,19 @@ fn producer_writes_header_first_and_reads_back() -> Result<(), Box<dyn std::erro
         message: "hello!".into(),
         date: Added::Present("2017-12-24".into()),
     };
-    let payload = Producer::new(WritePolicy::Current).seal(&job)?;
+    let payload = Producer::new(WritePolicy::Current)
+        .without_stamps()
+        .seal(&job)?;
     assert_eq!(
         String::from_utf8(payload.clone())?,
         r#"{"job":"user.confirmation","version":"2.1.0","args":{"user_id":42,"message":"hello!","date":"2017-12-24"}}"#
     );
-    let Outcome::Performed(done) = router.dispatch(&payload) else {
+    let Outcome::Performed(done) =
+        router.dispatch_blocking(&payload, &mut jobwire::Delivery::new())
+    else {
         panic!("not performed")
     };
-    assert_eq!(done.relation, jobwire::Relation::Same);
+    assert_eq!(done.relation, jobwire::wire::Relation::Same);
     Ok(())
 }
 
@@ -201,7 +214,9 @@ fn sealing_a_non_object_is_an_error() {
         const NAME: &'static str = "test.bare";
         const VERSION: Version = Version::new(1, 0, 0);
         type Previous = NoPrevious;
-        fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+        type State = ();
+        type Data = ();
+        async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
             Ok(())
         }
     }

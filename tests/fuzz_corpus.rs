@@ -36,7 +36,7 @@ fn every_fuzz_input_keeps_the_promises() {
     );
     let router = support::router();
     for (name, bytes) in &all {
-        let outcome = router.dispatch(bytes);
+        let outcome = router.dispatch_blocking(bytes, &mut jobwire::Delivery::new());
         match (&outcome, outcome.payload()) {
             (Outcome::Performed(_), None) => {}
             (_, Some(back)) if std::ptr::eq(back, bytes.as_slice()) => {}
@@ -44,7 +44,9 @@ fn every_fuzz_input_keeps_the_promises() {
         }
         assert_eq!(
             outcome.label(),
-            router.dispatch(bytes).label(),
+            router
+                .dispatch_blocking(bytes, &mut jobwire::Delivery::new())
+                .label(),
             "{name}: not deterministic"
         );
     }

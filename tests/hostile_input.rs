@@ -4,9 +4,8 @@
 
 mod support;
 
-use jobwire::{
-    Action, Context, HandlerError, Job, Limits, NoPrevious, Outcome, RejectError, Router,
-};
+use jobwire::wire::Limits;
+use jobwire::{Action, Context, HandlerError, Job, NoPrevious, Outcome, RejectError, Router};
 
 /// A job with a free-form JSON field, to nest deeply where it is typed.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -18,7 +17,9 @@ impl Job for Tree {
     const NAME: &'static str = "test.tree";
     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     type Previous = NoPrevious;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         Ok(())
     }
 }
@@ -28,7 +29,7 @@ use support::{builder, log, router};
 /// very bytes handed back when not performed.
 fn dispatch(payload: &[u8]) -> Outcome<'_> {
     let router = Box::leak(Box::new(router()));
-    let outcome = router.dispatch(payload);
+    let outcome = router.dispatch_blocking(payload, &mut jobwire::Delivery::new());
     if !outcome.is_performed() {
         let back = outcome.payload().expect("handed back");
         assert!(std::ptr::eq(back, payload), "the original bytes, untouched");
@@ -53,18 +54,21 @@ fn envelope(job: &str, version: &str, args: &str) -> Vec<u8> {
 #[test]
 fn a_payload_over_the_size_limit_is_rejected_before_parsing() {
     let router = builder()
-        .limits(Limits::default().max_payload_bytes(64))
+        .limits(Limits::default().with_max_payload_bytes(64))
         .build()
         .expect("builds");
     let payload = [b'{'; 65];
-    match router.dispatch(&payload).rejection() {
+    match router
+        .dispatch_blocking(&payload, &mut jobwire::Delivery::new())
+        .rejection()
+    {
         Some(RejectError::TooLarge {
             size: 65,
             limit: 64,
         }) => {}
         other => panic!("unexpected {other:?}"),
     }
-    let default = vec![b' '; Limits::default().get_max_payload_bytes() + 1];
+    let default = vec![b' '; Limits::default().max_payload_bytes() + 1];
     assert!(matches!(rejection(&default), RejectError::TooLarge { .. }));
 }
 
@@ -125,19 +129,28 @@ fn deep_nesting_never_overflows_the_stack() {
         format!(r#"{{"args":{typed},"job":"test.tree","version":"1.0.0"}}"#).into_bytes(),
     ];
     for payload in &cases {
-        let outcome = router.dispatch(payload);
+        let outcome = router.dispatch_blocking(payload, &mut jobwire::Delivery::new());
         let error = outcome.rejection().expect("rejected");
         assert!(
             error.to_string().contains("recursion limit exceeded"),
             "{error}"
         );
     }
-    let shallow = envelope(
-        r#""test.tree""#,
-        r#""1.0.0""#,
-        &format!(r#"{{"tree":{}}}"#, deep(100)),
-    );
-    assert!(router.dispatch(&shallow).is_performed());
+    // The limit counts every open container from `args` itself: `args` and
+    // 126 arrays inside `tree` are 127 levels, and read; one more is refused.
+    for (arrays, performed) in [(100, true), (126, true), (127, false)] {
+        let payload = envelope(
+            r#""test.tree""#,
+            r#""1.0.0""#,
+            &format!(r#"{{"tree":{}}}"#, deep(arrays)),
+        );
+        let outcome = router.dispatch_blocking(&payload, &mut jobwire::Delivery::new());
+        assert_eq!(
+            outcome.is_performed(),
+            performed,
+            "{arrays} arrays: {outcome:?}"
+        );
+    }
     // An unknown field is skipped without building it, iteratively: any depth
     // is fine, and the outcome does not depend on where the header stands.
     let unknown = format!(r#"{{"user_id":1,"message":"m","x":{}}}"#, deep(100_000));
@@ -277,15 +290,14 @@ fn trailing_bytes_after_the_envelope_are_rejected() {
 fn a_panicking_handler_fails_and_the_worker_goes_on() {
     let router = router();
     let panic = envelope(r#""test.flaky""#, r#""1.0.0""#, r#"{"mode":"panic"}"#);
-    let outcome = router.dispatch(&panic);
+    let outcome = router.dispatch_blocking(&panic, &mut jobwire::Delivery::new());
     assert!(matches!(&outcome, Outcome::Failed(f) if f.panicked));
     assert_eq!(outcome.action(), Action::DeadLetter);
     assert!(router
-        .dispatch(&envelope(
-            r#""test.flaky""#,
-            r#""1.0.0""#,
-            r#"{"mode":"ok"}"#
-        ))
+        .dispatch_blocking(
+            &envelope(r#""test.flaky""#, r#""1.0.0""#, r#"{"mode":"ok"}"#),
+            &mut jobwire::Delivery::new()
+        )
         .is_performed());
     assert_eq!(log(&router), ["flaky ok"]);
 }
@@ -301,4 +313,181 @@ fn a_failing_upcaster_names_the_job_and_both_versions() {
         error.to_string(),
         "job `user.confirmation`: upcasting from 1.4.0 to 2.1.0 failed: user id 0 does not exist"
     );
+}
+
+/// The same arguments as a typed line (2.1.0) and as the JSON-level line
+/// (0.2.0, whose type is deleted), which names the fields `uid` and `text`.
+fn on_both_lines(extra: &str) -> [Vec<u8>; 2] {
+    [
+        envelope(
+            r#""user.confirmation""#,
+            r#""2.1.0""#,
+            &format!(r#"{{"user_id":1,"message":"m",{extra}}}"#),
+        ),
+        envelope(
+            r#""user.confirmation""#,
+            r#""0.2.0""#,
+            &format!(r#"{{"uid":1,"text":"m",{extra}}}"#),
+        ),
+    ]
+}
+
+#[test]
+fn unknown_fields_on_a_json_level_line_follow_the_typed_lines_rules() {
+    let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+    for extra in [
+        format!(r#""x":{deep}"#),
+        r#""x":1e400"#.to_owned(),
+        r#""x":"\ud800""#.to_owned(),
+        r#""x":{"a":1,"a":2}"#.to_owned(),
+    ] {
+        for payload in on_both_lines(&extra) {
+            let outcome = dispatch(&payload);
+            assert!(
+                outcome.is_performed(),
+                "{extra:.40}: {:?}",
+                outcome.rejection()
+            );
+        }
+    }
+    // serde_json refuses a lone surrogate as a field name, typed line or not.
+    for payload in on_both_lines(r#""\ud800x":1"#) {
+        assert!(
+            matches!(rejection(&payload), RejectError::Arguments { .. }),
+            "{}",
+            String::from_utf8_lossy(&payload)
+        );
+    }
+}
+
+#[test]
+fn a_repeated_key_inside_args_is_rejected_on_every_line_whichever_copy_comes_first() {
+    for (version, field) in [("2.1.0", "user_id"), ("0.2.0", "uid")] {
+        for (first, second) in [(0, 5), (5, 0)] {
+            let args =
+                format!(r#"{{"{field}":{first},"{field}":{second},"message":"m","text":"m"}}"#);
+            let payload = envelope(r#""user.confirmation""#, &format!("\"{version}\""), &args);
+            match rejection(&payload) {
+                RejectError::Arguments { message, .. } => {
+                    assert!(message.contains("duplicate field"), "{version}: {message}")
+                }
+                other => panic!("{version} {first},{second}: {other:?}"),
+            }
+        }
+    }
+}
+
+fn variant(error: &RejectError) -> &'static str {
+    match error {
+        RejectError::Malformed { .. } => "Malformed",
+        RejectError::Arguments { .. } => "Arguments",
+        RejectError::MissingField { .. } => "MissingField",
+        RejectError::DuplicateKey { .. } => "DuplicateKey",
+        _ => "other",
+    }
+}
+
+#[test]
+fn a_payload_cut_at_any_byte_is_malformed_whatever_the_key_order() {
+    let args = r#"{"user_id":1207,"message":"hello, \"world\"","date":"2026-12-24","x":[1.5e3,null,{"y":true}]}"#;
+    let meta = r#"{"id":"j-1","attempt":2}"#;
+    let header_first =
+        format!(r#"{{"job":"user.confirmation","version":"2.1.0","args":{args},"meta":{meta}}}"#);
+    let args_first =
+        format!(r#"{{"args":{args},"meta":{meta},"version":"2.1.0","job":"user.confirmation"}}"#);
+    let json_level = r#"{"job":"user.confirmation","version":"0.2.0","args":{"uid":7,"text":"t","x":[1,{"z":"\u00e9"}]}}"#.to_owned();
+    for whole in [&header_first, &args_first, &json_level] {
+        assert!(dispatch(whole.as_bytes()).is_performed(), "{whole}");
+        for cut in 1..whole.len() {
+            let payload = &whole.as_bytes()[..cut];
+            let outcome = dispatch(payload);
+            match outcome.rejection() {
+                Some(error) => assert_eq!(
+                    variant(error),
+                    "Malformed",
+                    "cut at {cut}: {error} in {}",
+                    String::from_utf8_lossy(payload)
+                ),
+                None => panic!("cut at {cut}: {outcome:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn no_position_is_column_zero() {
+    // Errors right after a raw newline, in every part of the envelope.
+    let payloads = [
+        "{\"job\":\"user.confirmation\",\n",
+        "{\"job\":\"user.confirmation\",\"version\":\"2.1.0\",\"args\":{\"user_id\":\n",
+        "{\"args\":{\"user_id\":1,\n}",
+        "{\"job\":\"user.confirmation\",\"version\":\"2.1.0\",\"args\":{\"user_id\":1,\"message\":\n x}}",
+        "{\n\n",
+        "{\"job\":\"user.confirmation\",\"version\":\"2.1.0\",\"args\":{\"user_id\":\n\"one\",\"message\":\"m\"}}",
+    ];
+    for payload in payloads {
+        match rejection(payload.as_bytes()) {
+            RejectError::Malformed { line, column, .. }
+            | RejectError::Arguments { line, column, .. } => {
+                assert!(
+                    line >= 1 && column >= 1,
+                    "{payload:?}: line {line} column {column}"
+                )
+            }
+            other => panic!("{payload:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn messages_that_quote_the_payload_are_bounded() {
+    let huge = "x".repeat(1 << 20);
+    for (version, args) in [
+        ("2.1.0", format!(r#"{{"user_id":"{huge}","message":"m"}}"#)),
+        (
+            "2.1.0",
+            format!(r#"{{"user_id":1,"message":{{"{huge}":1}}}}"#),
+        ),
+        (
+            "0.2.0",
+            format!(r#"{{"uid":1,"text":"m","{huge}":1,"{huge}":2}}"#),
+        ),
+    ] {
+        let payload = envelope(r#""user.confirmation""#, &format!("\"{version}\""), &args);
+        let router = builder()
+            .limits(Limits::default().with_max_payload_bytes(4 << 20))
+            .build()
+            .expect("builds");
+        let outcome = router.dispatch_blocking(&payload, &mut jobwire::Delivery::new());
+        let error = outcome.rejection().expect("rejected");
+        let shown = error.to_string();
+        assert!(shown.len() < 1024, "{version}: {} bytes", shown.len());
+        if let RejectError::Arguments { message, .. } = error {
+            assert!(message.len() <= jobwire::wire::MAX_MESSAGE_BYTES);
+        }
+    }
+}
+
+#[test]
+fn a_retired_name_with_an_invalid_version_is_rejected_whatever_its_length() {
+    let router = Router::builder()
+        .retired(jobwire::Tombstone::new("old.job"))
+        .build()
+        .expect("builds");
+    for version in ["1.0", "v1.0.0", &"9".repeat(200), ""] {
+        let payload = envelope(r#""old.job""#, &format!("\"{version}\""), "{}");
+        let outcome = router.dispatch_blocking(&payload, &mut jobwire::Delivery::new());
+        assert!(
+            matches!(
+                outcome.rejection(),
+                Some(RejectError::InvalidVersion { .. })
+            ),
+            "{version:.20}: {outcome:?}"
+        );
+    }
+    let valid = envelope(r#""old.job""#, r#""1.0.0""#, "{}");
+    assert!(matches!(
+        router.dispatch_blocking(&valid, &mut jobwire::Delivery::new()),
+        Outcome::Discarded(_)
+    ));
 }

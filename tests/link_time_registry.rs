@@ -14,7 +14,9 @@ impl Job for Ping {
     const NAME: &'static str = "registry.ping";
     const VERSION: Version = Version::new(1, 0, 0);
     type Previous = NoPrevious;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         PINGS.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -33,7 +35,9 @@ mod elsewhere {
         const NAME: &'static str = "registry.echo";
         const VERSION: Version = Version::new(2, 0, 0);
         type Previous = NoPrevious;
-        fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+        type State = ();
+        type Data = ();
+        async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
             Ok(())
         }
     }
@@ -45,15 +49,20 @@ mod elsewhere {
 fn registered_jobs_and_tombstones_are_found() {
     let router = Router::from_registry().expect("the registry builds");
     let ping = br#"{"job":"registry.ping","version":"1.0.0","args":{}}"#;
-    assert!(router.dispatch(ping).is_performed());
+    assert!(router
+        .dispatch_blocking(ping, &mut jobwire::Delivery::new())
+        .is_performed());
     assert_eq!(PINGS.load(Ordering::SeqCst), 1);
     assert!(router
-        .dispatch(br#"{"job":"registry.echo","version":"2.0.0","args":{}}"#)
+        .dispatch_blocking(
+            br#"{"job":"registry.echo","version":"2.0.0","args":{}}"#,
+            &mut jobwire::Delivery::new()
+        )
         .is_performed());
     for name in ["registry.pong", "registry.pong_v0"] {
         let payload = format!(r#"{{"job":"{name}","version":"1.0.0","args":{{}}}}"#);
         assert!(
-            matches!(router.dispatch(payload.as_bytes()), Outcome::Discarded(d) if d.job == "registry.pong")
+            matches!(router.dispatch_blocking(payload.as_bytes(), &mut jobwire::Delivery::new()), Outcome::Discarded(d) if d.job == "registry.pong")
         );
     }
 }

@@ -68,12 +68,14 @@ impl Job for Tick {
     const NAME: &'static str = "test.tick";
     const VERSION: Version = Version::new(2, 3, 0);
     type Previous = TickV1;
-    fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
         // Reading metadata, headers included, allocates nothing either.
         std::hint::black_box((
             self.id,
             self.at,
-            ctx.meta().get_id(),
+            ctx.meta().id(),
             ctx.meta().headers().is_empty(),
         ));
         Ok(())
@@ -99,8 +101,15 @@ fn dispatch_allocates_nothing_the_payload_type_does_not() {
     ];
     for (row, payload, expected) in cases {
         // Warm up: first use of a thread's tracing dispatcher and the like.
-        assert_eq!(router.dispatch(payload).label(), expected, "{row}");
-        let (outcome, count): (Outcome<'_>, u64) = allocations(|| router.dispatch(payload));
+        assert_eq!(
+            router
+                .dispatch_blocking(payload, &mut jobwire::Delivery::new())
+                .label(),
+            expected,
+            "{row}"
+        );
+        let (outcome, count): (Outcome<'_>, u64) =
+            allocations(|| router.dispatch_blocking(payload, &mut jobwire::Delivery::new()));
         assert_eq!(outcome.label(), expected, "{row}");
         assert_eq!(count, 0, "{row}: dispatch allocated {count} times");
     }

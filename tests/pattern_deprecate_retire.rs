@@ -16,7 +16,7 @@ static FAX: &[u8] = br#"{"job":"user.welcome_fax","version":"1.0.0","args":{"use
 fn a_deprecated_job_is_still_performed_with_a_warning() {
     let n = router_n(Books::default()).expect("N builds");
     let capture = Capture::default();
-    let outcome = capture.run(|| n.dispatch(FAX));
+    let outcome = capture.run(|| n.dispatch_blocking(FAX, &mut jobwire::Delivery::new()));
     assert!(outcome.is_performed(), "{outcome:?}");
     assert_eq!(
         n.state::<Books>().map(|b| b.faxes.load(Ordering::SeqCst)),
@@ -42,7 +42,7 @@ fn a_deprecated_job_is_still_performed_with_a_warning() {
 fn a_retired_job_is_discarded_on_purpose_and_logged() {
     let n1 = router_n1(Books::default()).expect("N+1 builds");
     let capture = Capture::default();
-    let outcome = capture.run(|| n1.dispatch(FAX));
+    let outcome = capture.run(|| n1.dispatch_blocking(FAX, &mut jobwire::Delivery::new()));
     assert_eq!(outcome.action(), Action::Ack, "neither failed nor deferred");
     assert!(std::ptr::eq(outcome.payload().expect("handed back"), FAX));
     assert!(matches!(outcome, Outcome::Discarded(ref d) if d.job == "user.welcome_fax"));
@@ -61,14 +61,16 @@ fn a_retired_job_is_discarded_on_purpose_and_logged() {
 #[test]
 fn retired_aliases_are_discarded_too_whatever_the_version() {
     let router = Router::builder()
-        .retired(Tombstone::new("sms.send").aliases(&["text.send"]))
+        .retired(Tombstone::new("sms.send").with_aliases(&["text.send"]))
         .build()
         .expect("builds");
     for payload in [
         &br#"{"job":"text.send","version":"0.1.0","args":{}}"#[..],
         br#"{"job":"sms.send","version":"7.0.0","args":{"x":1}}"#,
     ] {
-        assert!(matches!(router.dispatch(payload), Outcome::Discarded(d) if d.job == "sms.send"));
+        assert!(
+            matches!(router.dispatch_blocking(payload, &mut jobwire::Delivery::new()), Outcome::Discarded(d) if d.job == "sms.send")
+        );
     }
 }
 

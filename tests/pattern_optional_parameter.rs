@@ -3,7 +3,8 @@
 #[path = "../examples/releases/mod.rs"]
 mod releases;
 
-use jobwire::{Added, Producer, Relation, WritePolicy};
+use jobwire::wire::Relation;
+use jobwire::{Added, Producer, WritePolicy};
 use releases::{release_n, release_n1, router_n, router_n1, Books};
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
@@ -23,7 +24,9 @@ fn case_1_an_n1_payload_with_the_parameter_reaches_an_n_worker() {
                 date: Added::Present("2017-12-24".into()),
             })
             .expect("seals");
-        let jobwire::Outcome::Performed(done) = n.dispatch(&payload) else {
+        let jobwire::Outcome::Performed(done) =
+            n.dispatch_blocking(&payload, &mut jobwire::Delivery::new())
+        else {
             panic!("N must perform it")
         };
         assert_eq!(done.relation, Relation::NewerCompatible);
@@ -40,7 +43,9 @@ fn case_2_an_n_payload_without_the_parameter_reaches_an_n1_worker() {
             message: "hi".into(),
         })
         .expect("seals");
-    let jobwire::Outcome::Performed(done) = n1.dispatch(&old) else {
+    let jobwire::Outcome::Performed(done) =
+        n1.dispatch_blocking(&old, &mut jobwire::Delivery::new())
+    else {
         panic!("N+1 must perform it")
     };
     assert_eq!(done.relation, Relation::OlderCompatible);

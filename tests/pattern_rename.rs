@@ -13,7 +13,8 @@ fn case_1_under_previous_an_n1_producer_writes_the_old_name_which_n_performs() {
         .seal(&release_n1::BuildReport { report_id: 3 })
         .expect("seals");
     assert!(payload.starts_with(br#"{"job":"report.generate""#));
-    let Outcome::Performed(done) = n.dispatch(&payload) else {
+    let Outcome::Performed(done) = n.dispatch_blocking(&payload, &mut jobwire::Delivery::new())
+    else {
         panic!("N must perform it")
     };
     assert_eq!(done.job, "report.generate");
@@ -25,13 +26,15 @@ fn case_1_under_current_the_new_name_is_deferred_by_n_never_failed() {
     let payload = Producer::new(WritePolicy::Current)
         .seal(&release_n1::BuildReport { report_id: 3 })
         .expect("seals");
-    let Outcome::Deferred(deferred) = n.dispatch(&payload) else {
+    let Outcome::Deferred(deferred) = n.dispatch_blocking(&payload, &mut jobwire::Delivery::new())
+    else {
         panic!("N must defer it")
     };
     assert_eq!(
         deferred.reason,
         DeferReason::UnknownJob {
-            job: "reports.build".into()
+            job: "reports.build".into(),
+            wire_version: semver::Version::new(1, 0, 0),
         }
     );
 }
@@ -42,13 +45,13 @@ fn case_2_an_old_name_reaches_the_renamed_handler() {
     let old = Producer::default()
         .seal(&release_n::GenerateReport { report_id: 3 })
         .expect("seals");
-    let Outcome::Performed(done) = n1.dispatch(&old) else {
+    let Outcome::Performed(done) = n1.dispatch_blocking(&old, &mut jobwire::Delivery::new()) else {
         panic!("N+1 must perform it")
     };
     assert_eq!(done.job, "reports.build");
     assert!(done.via_alias);
     let new = br#"{"job":"reports.build","version":"1.0.0","args":{"report_id":3}}"#;
-    let Outcome::Performed(done) = n1.dispatch(new) else {
+    let Outcome::Performed(done) = n1.dispatch_blocking(new, &mut jobwire::Delivery::new()) else {
         panic!("N+1 must perform it")
     };
     assert!(!done.via_alias);

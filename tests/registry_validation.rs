@@ -4,7 +4,10 @@
 #[macro_use]
 mod support;
 
-use jobwire::{NoPrevious, Problem, Router, Tombstone, Upcast, UpcastError};
+use jobwire::{
+    Context, Delivery, HandlerError, Job, NoPrevious, Problem, Router, Tombstone, Upcast,
+    UpcastError,
+};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
@@ -167,7 +170,7 @@ fn a_retired_name_stays_reserved() {
     let found = problems(
         Router::builder()
             .job::<Gamma>()
-            .retired(Tombstone::new("zeta").aliases(&["old.name"])),
+            .retired(Tombstone::new("zeta").with_aliases(&["old.name"])),
     );
     assert!(
         matches!(&found[..], [Problem::RetiredNameReused { name, .. }] if name == "old.name"),
@@ -197,4 +200,119 @@ fn every_problem_is_reported_together_in_a_stable_order() {
         "{error}"
     );
     assert_eq!(error, build(), "the same input gives the same report");
+}
+
+/// Shared state a job declares.
+struct Mailer;
+
+/// Per-dispatch data a job borrows.
+struct Transaction;
+
+#[derive(Serialize, Deserialize)]
+struct NeedsMailer {}
+
+impl Job for NeedsMailer {
+    const NAME: &'static str = "needs.mailer";
+    const VERSION: Version = Version::new(1, 0, 0);
+    type Previous = NoPrevious;
+    type State = Mailer;
+    type Data = ();
+    async fn perform(self, ctx: &mut Context<'_, Mailer>) -> Result<(), HandlerError> {
+        let Mailer = ctx.state();
+        Ok(())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct NeedsTransaction {}
+
+impl Job for NeedsTransaction {
+    const NAME: &'static str = "needs.transaction";
+    const VERSION: Version = Version::new(1, 0, 0);
+    type Previous = NoPrevious;
+    type State = ();
+    type Data = Transaction;
+    async fn perform(self, ctx: &mut Context<'_, (), Transaction>) -> Result<(), HandlerError> {
+        let Transaction = ctx.data();
+        Ok(())
+    }
+}
+
+#[test]
+fn a_router_without_a_jobs_declared_state_does_not_build() {
+    let error = Router::builder()
+        .job::<NeedsMailer>()
+        .job::<Gapped>()
+        .build()
+        .expect_err("the mailer is missing");
+    assert!(
+        error.problems().iter().any(|p| matches!(p,
+            Problem::MissingState { job, type_name }
+                if job == "needs.mailer" && type_name.ends_with("registry_validation::Mailer"))),
+        "{error}"
+    );
+    assert_eq!(
+        error.problems().len(),
+        2,
+        "reported with the others: {error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("needs.mailer") && message.contains("Mailer"),
+        "{message}"
+    );
+    assert!(message.contains(".state("), "{message}");
+
+    let router = Router::builder()
+        .job::<NeedsMailer>()
+        .state(Mailer)
+        .build()
+        .expect("builds with it");
+    let payload = br#"{"job":"needs.mailer","version":"1.0.0","args":{}}"#;
+    assert!(router
+        .dispatch_blocking(payload, &mut Delivery::new())
+        .is_performed());
+}
+
+#[test]
+fn a_router_whose_worker_does_not_lend_a_jobs_data_does_not_build() {
+    let error = Router::builder()
+        .job::<NeedsTransaction>()
+        .build()
+        .expect_err("nothing is lent");
+    match error.problems() {
+        [Problem::DataNotLent { job, needs, lends }] => {
+            assert_eq!(job, "needs.transaction");
+            assert!(needs.ends_with("Transaction") && lends == "()", "{error}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(error.to_string().contains(".lending::<"), "{error}");
+
+    let router = Router::builder()
+        .lending::<Transaction>()
+        .job::<NeedsTransaction>()
+        .job::<Alpha>()
+        .build()
+        .expect("builds when the worker lends it");
+    let mut delivery = Delivery::new().with_data(Transaction);
+    for payload in [
+        &br#"{"job":"needs.transaction","version":"1.0.0","args":{}}"#[..],
+        br#"{"job":"alpha","version":"1.0.0","args":{}}"#,
+    ] {
+        assert!(router
+            .dispatch_blocking(payload, &mut delivery)
+            .is_performed());
+    }
+}
+
+#[test]
+fn the_debug_form_of_a_registry_error_carries_the_advice() {
+    let error = Router::builder().build().expect_err("empty");
+    let debug = format!("{error:?}");
+    assert_eq!(debug, error.to_string());
+    assert!(
+        debug.contains("linker") && debug.contains("use my_jobs as _;"),
+        "{debug}"
+    );
 }

@@ -28,6 +28,7 @@ fn summary(outcome: &Outcome<'_>) -> String {
         Outcome::Discarded(d) => format!("discarded {}", d.job),
         Outcome::Rejected(r) => format!("rejected {:?}", std::mem::discriminant(&r.error)),
         Outcome::Failed(f) => format!("failed {} {}", f.job, f.error),
+        other => other.label().to_owned(),
     }
 }
 
@@ -123,14 +124,14 @@ proptest! {
     #[test]
     fn arbitrary_bytes_give_one_outcome_and_hand_the_bytes_back(bytes in any::<Vec<u8>>()) {
         let router = support::router();
-        let outcome = router.dispatch(&bytes);
+        let outcome = router.dispatch_blocking(&bytes, &mut jobwire::Delivery::new());
         check_handed_back(&outcome, &bytes)?;
     }
 
     #[test]
     fn near_envelopes_give_one_outcome_and_hand_the_bytes_back(bytes in near_envelopes()) {
         let router = support::router();
-        let outcome = router.dispatch(&bytes);
+        let outcome = router.dispatch_blocking(&bytes, &mut jobwire::Delivery::new());
         check_handed_back(&outcome, &bytes)?;
     }
 
@@ -141,8 +142,8 @@ proptest! {
         let router = support::router();
         let first = format!("{{{}}}", fields.join(","));
         let second = format!("{{{}}}", shuffled.join(" , "));
-        let a = router.dispatch(first.as_bytes());
-        let b = router.dispatch(second.as_bytes());
+        let a = router.dispatch_blocking(first.as_bytes(), &mut jobwire::Delivery::new());
+        let b = router.dispatch_blocking(second.as_bytes(), &mut jobwire::Delivery::new());
         check_handed_back(&a, first.as_bytes())?;
         check_handed_back(&b, second.as_bytes())?;
         prop_assert_eq!(summary(&a), summary(&b), "{} vs {}", first, second);

@@ -104,7 +104,9 @@ impl Job for Legacy {
     const NAME: &'static str = "test.legacy";
     const VERSION: Version = Version::new(2, 0, 0);
     type Previous = BreakingChange<LegacyV1>;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         Ok(())
     }
 }
@@ -177,7 +179,9 @@ impl Job for Strict {
     const NAME: &'static str = "test.strict";
     const VERSION: Version = Version::new(1, 4, 0);
     type Previous = NoPrevious;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         Ok(())
     }
 }
@@ -217,7 +221,9 @@ impl Job for NotifyV1 {
     const NAME: &'static str = "test.notify";
     const VERSION: Version = Version::new(1, 0, 0);
     type Previous = NoPrevious;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         Ok(())
     }
 }
@@ -237,7 +243,9 @@ impl Job for Notify {
     const NAME: &'static str = "test.notify";
     const VERSION: Version = Version::new(2, 0, 0);
     type Previous = NotifyV1;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         Ok(())
     }
 }

@@ -10,11 +10,15 @@ fn each_dispatch_has_one_span_with_job_fields() {
     let capture = Capture::default();
     let router = router();
     capture.run(|| {
-        let _ = router.dispatch(
+        let _ = router.dispatch_blocking(
             br#"{"job":"user.confirmation","version":"1.0.0","args":{"id":4,"message":"m"}}"#,
+            &mut jobwire::Delivery::new(),
         );
-        let _ = router.dispatch(br#"{"job":"user.confirmation","version":"9.0.0","args":{}}"#);
-        let _ = router.dispatch(b"nope");
+        let _ = router.dispatch_blocking(
+            br#"{"job":"user.confirmation","version":"9.0.0","args":{}}"#,
+            &mut jobwire::Delivery::new(),
+        );
+        let _ = router.dispatch_blocking(b"nope", &mut jobwire::Delivery::new());
     });
     let spans = capture.spans();
     assert_eq!(spans.len(), 3);

@@ -3,9 +3,9 @@
 
 mod support;
 
+use jobwire::wire::Relation;
 use jobwire::{
-    Context, HandlerError, Job, NoPrevious, Outcome, RejectError, Relation, Router, Upcast,
-    UpcastError,
+    Context, HandlerError, Job, NoPrevious, Outcome, RejectError, Router, Upcast, UpcastError,
 };
 use semver::Version;
 use serde::{Deserialize, Serialize};
@@ -65,7 +65,9 @@ impl Job for Count {
     const NAME: &'static str = "test.count";
     const VERSION: Version = Version::new(4, 0, 0);
     type Previous = CountV3;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         LAST.store(self.total, Ordering::SeqCst);
         Ok(())
     }
@@ -75,7 +77,7 @@ fn count(version: &str, n: u64) -> Option<u64> {
     let router = Router::builder().job::<Count>().build().ok()?;
     let payload =
         format!(r#"{{"job":"test.count","version":"{version}","args":{{"n":{n},"total":{n}}}}}"#);
-    match router.dispatch(payload.as_bytes()) {
+    match router.dispatch_blocking(payload.as_bytes(), &mut jobwire::Delivery::new()) {
         Outcome::Performed(done) => {
             assert_eq!(
                 done.relation == Relation::OlderLine,
@@ -104,7 +106,10 @@ fn every_step_of_a_long_typed_chain_runs_once() {
 fn a_failing_typed_upcaster_names_the_job_and_both_versions() {
     let router = router();
     let payload = br#"{"job":"user.confirmation","version":"1.0.0","args":{"id":0,"message":"m"}}"#;
-    match router.dispatch(payload).rejection() {
+    match router
+        .dispatch_blocking(payload, &mut jobwire::Delivery::new())
+        .rejection()
+    {
         Some(RejectError::Upcast {
             job,
             from,
@@ -124,7 +129,7 @@ fn a_failing_typed_upcaster_names_the_job_and_both_versions() {
     );
     let router = Router::builder().job::<Count>().build().expect("builds");
     let error = router
-        .dispatch(overflow.as_bytes())
+        .dispatch_blocking(overflow.as_bytes(), &mut jobwire::Delivery::new())
         .rejection()
         .cloned()
         .expect("rejected");
@@ -138,7 +143,10 @@ fn a_failing_typed_upcaster_names_the_job_and_both_versions() {
 fn a_failing_json_upcaster_names_the_job_and_both_versions() {
     let router = router();
     let payload = br#"{"job":"user.confirmation","version":"0.2.0","args":{"text":"no uid"}}"#;
-    match router.dispatch(payload).rejection() {
+    match router
+        .dispatch_blocking(payload, &mut jobwire::Delivery::new())
+        .rejection()
+    {
         Some(RejectError::Upcast {
             from, to, message, ..
         }) => {
@@ -157,7 +165,9 @@ fn json_upcaster_output_that_does_not_fit_the_next_type_is_rejected() {
     let router = router();
     let payload = br#"{"job":"user.confirmation","version":"0.2.0","args":{"uid":"x"}}"#;
     assert!(matches!(
-        router.dispatch(payload).rejection(),
+        router
+            .dispatch_blocking(payload, &mut jobwire::Delivery::new())
+            .rejection(),
         Some(RejectError::Arguments { .. })
     ));
 }
@@ -166,7 +176,7 @@ fn json_upcaster_output_that_does_not_fit_the_next_type_is_rejected() {
 fn an_older_line_with_no_upcaster_is_rejected_not_deferred() {
     let router = router();
     let payload = br#"{"job":"user.confirmation","version":"0.1.0","args":{}}"#;
-    let outcome = router.dispatch(payload);
+    let outcome = router.dispatch_blocking(payload, &mut jobwire::Delivery::new());
     assert_eq!(outcome.action(), jobwire::Action::DeadLetter);
     match outcome.rejection() {
         Some(RejectError::NoUpcaster { reads, version, .. }) => {
@@ -182,7 +192,10 @@ fn old_arguments_that_do_not_fit_the_old_type_name_the_wire_version() {
     let router = router();
     let payload =
         br#"{"job":"user.confirmation","version":"1.1.0","args":{"id":"x","message":"m"}}"#;
-    match router.dispatch(payload).rejection() {
+    match router
+        .dispatch_blocking(payload, &mut jobwire::Delivery::new())
+        .rejection()
+    {
         Some(RejectError::Arguments { version, .. }) => assert_eq!(*version, Version::new(1, 1, 0)),
         other => panic!("unexpected {other:?}"),
     }

@@ -27,6 +27,7 @@ fn cents(router: &jobwire::Router) -> u64 {
 #[test]
 fn previous_writes_a_breaking_change_at_the_previous_line_which_n_performs() {
     let payload = Producer::new(WritePolicy::Previous)
+        .without_stamps()
         .seal(&charge("USD"))
         .expect("seals");
     assert_eq!(
@@ -34,10 +35,13 @@ fn previous_writes_a_breaking_change_at_the_previous_line_which_n_performs() {
         r#"{"job":"billing.charge","version":"1.2.0","args":{"account":"acct-1","cents":1234}}"#
     );
     let n = router_n(Books::default()).expect("N builds");
-    assert!(n.dispatch(&payload).is_performed());
+    assert!(n
+        .dispatch_blocking(&payload, &mut jobwire::Delivery::new())
+        .is_performed());
     assert_eq!(cents(&n), 1234);
     let n1 = router_n1(Books::default()).expect("N+1 builds");
-    let Outcome::Performed(done) = n1.dispatch(&payload) else {
+    let Outcome::Performed(done) = n1.dispatch_blocking(&payload, &mut jobwire::Delivery::new())
+    else {
         panic!("N+1 must perform it")
     };
     assert!(done.upcast());
@@ -51,12 +55,15 @@ fn current_writes_the_new_line_which_n_defers_and_n1_performs() {
         .expect("seals");
     assert!(payload.starts_with(br#"{"job":"billing.charge","version":"2.0.0""#));
     let n = router_n(Books::default()).expect("N builds");
-    let Outcome::Deferred(deferred) = n.dispatch(&payload) else {
+    let Outcome::Deferred(deferred) = n.dispatch_blocking(&payload, &mut jobwire::Delivery::new())
+    else {
         panic!("N must defer it")
     };
     assert!(matches!(deferred.reason, DeferReason::NewerRelease { .. }));
     let n1 = router_n1(Books::default()).expect("N+1 builds");
-    assert!(n1.dispatch(&payload).is_performed());
+    assert!(n1
+        .dispatch_blocking(&payload, &mut jobwire::Delivery::new())
+        .is_performed());
 }
 
 #[test]

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use jobwire::{
-    Added, Context, HandlerError, Job, Json, JsonUpcast, NoPrevious, Producer, Router,
+    Added, Context, HandlerError, Job, Json, JsonArgs, JsonUpcast, NoPrevious, Producer, Router,
     RouterBuilder, Upcast, UpcastError, WritePolicy,
 };
 use semver::Version;
@@ -28,7 +28,9 @@ impl Job for Confirmation {
     const NAME: &'static str = "user.confirmation";
     const VERSION: Version = Version::new(3, 1, 0);
     type Previous = ConfirmationV2;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         black_box(&self);
         Ok(())
     }
@@ -81,14 +83,11 @@ pub enum ConfirmationV0 {}
 impl JsonUpcast for ConfirmationV0 {
     const VERSION: Version = Version::new(0, 3, 0);
     type Previous = NoPrevious;
-    fn upcast(args: Value) -> Result<Value, UpcastError> {
-        let Value::Object(mut old) = args else {
-            return Err(UpcastError::new("not an object"));
-        };
-        let mut new = serde_json::Map::new();
-        new.insert("uid".into(), old.remove("u").unwrap_or(Value::Null));
-        new.insert("text".into(), old.remove("t").unwrap_or(Value::Null));
-        Ok(Value::Object(new))
+    fn upcast(args: &mut JsonArgs<'_>) -> Result<(), UpcastError> {
+        if !(args.rename("u", "uid") && args.rename("t", "text")) {
+            return Err(UpcastError::new("0.x arguments have no `u` or `t`"));
+        }
+        Ok(())
     }
 }
 
@@ -115,7 +114,9 @@ impl<const A: usize, const B: usize, const C: usize> Job for Filler<A, B, C> {
     };
     const VERSION: Version = Version::new(1, 0, 0);
     type Previous = NoPrevious;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         Ok(())
     }
 }
@@ -281,7 +282,8 @@ pub fn conversion_only(v1: ConfirmationV1) -> bool {
 }
 
 pub fn dispatch(router: &Router, payload: &[u8]) -> bool {
-    black_box(router.dispatch(black_box(payload))).is_performed()
+    black_box(router.dispatch_blocking(black_box(payload), &mut jobwire::Delivery::new()))
+        .is_performed()
 }
 
 pub fn seal(producer: &Producer, job: &Confirmation) -> usize {

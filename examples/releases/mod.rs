@@ -44,11 +44,13 @@ pub mod release_n {
         const NAME: &'static str = "user.confirmation";
         const VERSION: Version = Version::new(1, 0, 0);
         type Previous = NoPrevious;
-        fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+        type State = Books;
+        type Data = ();
+        async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
             if self.message.is_empty() {
                 return Err(HandlerError::permanent("empty message"));
             }
-            ctx.state::<Books>()?.confirmations.fetch_add(1, Relaxed);
+            ctx.state().confirmations.fetch_add(1, Relaxed);
             Ok(())
         }
     }
@@ -63,10 +65,10 @@ pub mod release_n {
         const NAME: &'static str = "billing.charge";
         const VERSION: Version = Version::new(1, 2, 0);
         type Previous = NoPrevious;
-        fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
-            ctx.state::<Books>()?
-                .charged_cents
-                .fetch_add(self.cents, Relaxed);
+        type State = Books;
+        type Data = ();
+        async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
+            ctx.state().charged_cents.fetch_add(self.cents, Relaxed);
             Ok(())
         }
     }
@@ -80,8 +82,10 @@ pub mod release_n {
         const NAME: &'static str = "report.generate";
         const VERSION: Version = Version::new(1, 0, 0);
         type Previous = NoPrevious;
-        fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
-            ctx.state::<Books>()?.reports.fetch_add(1, Relaxed);
+        type State = Books;
+        type Data = ();
+        async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
+            ctx.state().reports.fetch_add(1, Relaxed);
             Ok(())
         }
     }
@@ -97,8 +101,10 @@ pub mod release_n {
         const NAME: &'static str = "user.welcome_fax";
         const VERSION: Version = Version::new(1, 0, 0);
         type Previous = NoPrevious;
-        fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
-            ctx.state::<Books>()?.faxes.fetch_add(1, Relaxed);
+        type State = Books;
+        type Data = ();
+        async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
+            ctx.state().faxes.fetch_add(1, Relaxed);
             Ok(())
         }
     }
@@ -112,7 +118,9 @@ pub mod release_n {
         const NAME: &'static str = "user.welcome_fax";
         const VERSION: Version = Version::new(2, 0, 0);
         type Previous = NoPrevious;
-        fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+        type State = ();
+        type Data = ();
+        async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
             Ok(())
         }
     }
@@ -141,11 +149,13 @@ pub mod release_n1 {
         const NAME: &'static str = "user.confirmation";
         const VERSION: Version = Version::new(1, 1, 0);
         type Previous = NoPrevious;
-        fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+        type State = Books;
+        type Data = ();
+        async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
             if self.message.is_empty() {
                 return Err(HandlerError::permanent("empty message"));
             }
-            let books = ctx.state::<Books>()?;
+            let books = ctx.state();
             books.confirmations.fetch_add(1, Relaxed);
             if self.date.is_present() {
                 books.dated_confirmations.fetch_add(1, Relaxed);
@@ -205,11 +215,13 @@ pub mod release_n1 {
         const NAME: &'static str = "billing.charge";
         const VERSION: Version = Version::new(2, 0, 0);
         type Previous = BreakingChange<ChargeV1>;
-        fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+        type State = Books;
+        type Data = ();
+        async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
             if self.amount.currency != "USD" {
                 return Err(HandlerError::permanent("this shop sells in USD"));
             }
-            let books = ctx.state::<Books>()?;
+            let books = ctx.state();
             books
                 .charged_cents
                 .fetch_add(self.amount.minor_units, Relaxed);
@@ -228,8 +240,10 @@ pub mod release_n1 {
         const VERSION: Version = Version::new(1, 0, 0);
         const ALIASES: &'static [&'static str] = &["report.generate"];
         type Previous = NoPrevious;
-        fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
-            ctx.state::<Books>()?.reports.fetch_add(1, Relaxed);
+        type State = Books;
+        type Data = ();
+        async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
+            ctx.state().reports.fetch_add(1, Relaxed);
             Ok(())
         }
     }
@@ -244,8 +258,10 @@ pub mod release_n1 {
         const NAME: &'static str = "user.export";
         const VERSION: Version = Version::new(1, 0, 0);
         type Previous = NoPrevious;
-        fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
-            ctx.state::<Books>()?.exports.fetch_add(1, Relaxed);
+        type State = Books;
+        type Data = ();
+        async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
+            ctx.state().exports.fetch_add(1, Relaxed);
             Ok(())
         }
     }
@@ -297,5 +313,6 @@ pub fn describe(outcome: &Outcome<'_>) -> String {
         }
         Outcome::Rejected(rejected) => format!("REJECTED: {}", rejected.error),
         Outcome::Failed(failed) => format!("FAILED: {}", failed.error),
+        other => format!("{}: {:?}", other.label(), other.action()),
     }
 }

@@ -3,10 +3,7 @@
 //! a tombstone), whose handlers never fail, so that any panic is jobwire's;
 //! and the invariants every input must keep.
 
-use jobwire::{
-    Added, Context, HandlerError, Job, Json, JsonUpcast, NoPrevious, Outcome, Router, Tombstone,
-    Upcast, UpcastError,
-};
+use jobwire::{Added, Context, HandlerError, Job, Json, JsonArgs, JsonUpcast, NoPrevious, Outcome, Router, Tombstone, Upcast, UpcastError};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,11 +21,13 @@ impl Job for Confirmation {
     const VERSION: Version = Version::new(2, 1, 0);
     const ALIASES: &'static [&'static str] = &["user.confirm"];
     type Previous = ConfirmationV1;
-    fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
         // Touch everything a handler can see.
         let meta = ctx.meta();
         std::hint::black_box((
-            meta.get_id(),
+            meta.id(),
             meta.headers().get("traceparent"),
             meta.headers().iter().count(),
         ));
@@ -64,17 +63,14 @@ pub enum ConfirmationV0 {}
 impl JsonUpcast for ConfirmationV0 {
     const VERSION: Version = Version::new(0, 2, 0);
     type Previous = NoPrevious;
-    fn upcast(mut args: Value) -> Result<Value, UpcastError> {
-        let object = args
-            .as_object_mut()
-            .ok_or_else(|| UpcastError::new("not an object"))?;
-        let uid = object
-            .remove("uid")
-            .ok_or_else(|| UpcastError::new("no uid"))?;
-        let text = object.remove("text").unwrap_or(Value::from(""));
-        object.insert("id".into(), uid);
-        object.insert("message".into(), text);
-        Ok(args)
+    fn upcast(args: &mut JsonArgs<'_>) -> Result<(), UpcastError> {
+        if !args.rename("uid", "id") {
+            return Err(UpcastError::new("no uid"));
+        }
+        if !args.rename("text", "message") {
+            args.insert("message", "")?;
+        }
+        Ok(())
     }
 }
 
@@ -88,7 +84,9 @@ impl Job for Tree {
     const NAME: &'static str = "test.tree";
     const VERSION: Version = Version::new(0, 3, 1);
     type Previous = NoPrevious;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         std::hint::black_box(self.tree);
         Ok(())
     }
@@ -100,7 +98,7 @@ pub fn router() -> &'static Router {
         Router::builder()
             .job::<Confirmation>()
             .job::<Tree>()
-            .retired(Tombstone::new("user.fax").aliases(&["fax"]))
+            .retired(Tombstone::new("user.fax").with_aliases(&["fax"]))
             .build()
             .unwrap_or_else(|error| panic!("the fuzz router must build: {error}"))
     })
@@ -116,13 +114,13 @@ pub fn label(outcome: &Outcome<'_>) -> &'static str {
 /// twice.
 pub fn check(bytes: &[u8]) -> &'static str {
     let router = router();
-    let outcome = router.dispatch(bytes);
+    let outcome = router.dispatch_blocking(bytes, &mut jobwire::Delivery::new());
     match (&outcome, outcome.payload()) {
         (Outcome::Performed(_), None) => {}
         (_, Some(back)) if std::ptr::eq(back, bytes) => {}
         _ => panic!("payload not handed back: {outcome:?}"),
     }
-    let again = router.dispatch(bytes);
+    let again = router.dispatch_blocking(bytes, &mut jobwire::Delivery::new());
     assert_eq!(outcome.label(), again.label(), "dispatch is deterministic");
     label(&outcome)
 }

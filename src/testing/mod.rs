@@ -39,7 +39,7 @@ pub mod strategy;
 
 pub use reader::{envelope, Reader};
 
-use crate::version::Line;
+use crate::wire::Line;
 use crate::{Downcast, Job, JsonUpcast, Outcome, Producer, Upcast, WritePolicy};
 use proptest::strategy::{BoxedStrategy, Strategy};
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
@@ -67,7 +67,9 @@ type Check = Box<dyn Fn(Config) -> Result<(), Failure>>;
 ///     const NAME: &'static str = "ping";
 ///     const VERSION: Version = Version::new(1, 0, 0);
 ///     type Previous = NoPrevious;
-///     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+///     type State = ();
+///     type Data = ();
+///     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
 /// }
 ///
 /// Kit::new(any::<u32>().prop_map(|n| Ping { n })).cases(32).check();
@@ -127,7 +129,8 @@ where
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # let pings = any::<u16>().prop_map(|n| Ping { n });
     /// Kit::new(pings).cases(16).check();
@@ -154,7 +157,8 @@ where
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # let pings = any::<u16>().prop_map(|n| Ping { n });
     /// Kit::new(pings).cases(8).check();
@@ -187,19 +191,21 @@ where
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(2, 0, 0);
     /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # impl Job for PingV1 {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # enum PingV0 {}
     /// # impl JsonUpcast for PingV0 {
     /// #     const VERSION: Version = Version::new(0, 1, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
     /// # }
     /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
     /// let kit = Kit::new(pings).persist_to("proptest-regressions/ping.txt");
@@ -233,19 +239,21 @@ where
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(2, 0, 0);
     /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # impl Job for PingV1 {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # enum PingV0 {}
     /// # impl JsonUpcast for PingV0 {
     /// #     const VERSION: Version = Version::new(0, 1, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
     /// # }
     /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
     /// Kit::new(pings).older(any::<u8>().prop_map(|n| PingV1 { n })).cases(16).check();
@@ -289,19 +297,21 @@ where
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(2, 0, 0);
     /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # impl Job for PingV1 {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # enum PingV0 {}
     /// # impl JsonUpcast for PingV0 {
     /// #     const VERSION: Version = Version::new(0, 1, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
     /// # }
     /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
     /// let v0 = any::<u8>().prop_map(|n| serde_json::json!({ "n": n }));
@@ -348,19 +358,21 @@ where
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(2, 0, 0);
     /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # impl Job for PingV1 {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # enum PingV0 {}
     /// # impl JsonUpcast for PingV0 {
     /// #     const VERSION: Version = Version::new(0, 1, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
     /// # }
     /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
     /// Kit::new(any::<u8>().prop_map(|n| Ping { n: n.into() })).previous_release::<PingV1>().cases(16).check();
@@ -392,19 +404,21 @@ where
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(2, 0, 0);
     /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # impl Job for PingV1 {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # enum PingV0 {}
     /// # impl JsonUpcast for PingV0 {
     /// #     const VERSION: Version = Version::new(0, 1, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
     /// # }
     /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
     /// Kit::new(any::<u8>().prop_map(|n| Ping { n: n.into() }))
@@ -476,19 +490,21 @@ where
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(2, 0, 0);
     /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # impl Job for PingV1 {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # enum PingV0 {}
     /// # impl JsonUpcast for PingV0 {
     /// #     const VERSION: Version = Version::new(0, 1, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
     /// # }
     /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
     /// Kit::new(any::<u8>().prop_map(|n| Ping { n: n.into() })).lossless_downcast::<PingV1>().cases(16).check();
@@ -533,7 +549,8 @@ where
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # let pings = any::<u16>().prop_map(|n| Ping { n });
     /// Kit::new(pings).cases(8).check();
@@ -554,7 +571,8 @@ where
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # let pings = any::<u16>().prop_map(|n| Ping { n });
     /// assert_eq!(Kit::new(pings).cases(8).try_check(), Ok(()));

@@ -1,14 +1,12 @@
 //! Reading payloads as a release would, without performing them; writing
 //! envelopes by hand.
 
-use crate::registry::{Entry, RouterBuilder};
-use crate::router::{decode, Dispatch, Route};
-use crate::{Active, Job, Lifecycle, Outcome, Performed, Rejected, Router};
+use crate::dispatch::entry::Need;
+use crate::dispatch::registry::{entry_of, RouterBuilder};
+use crate::{Active, Job, Outcome, Performed, Router};
 use semver::Version;
 use serde::Serialize;
 use serde_json::Value;
-use std::any::Any;
-use std::cell::RefCell;
 use std::fmt::{self, Debug};
 use std::marker::PhantomData;
 
@@ -23,7 +21,8 @@ use std::marker::PhantomData;
 /// #     const NAME: &'static str = "ping";
 /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
 /// #     type Previous = NoPrevious;
-/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { unreachable!() }
+/// #     type State = (); type Data = ();
+/// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { unreachable!() }
 /// # }
 /// use jobwire::testing::Reader;
 ///
@@ -36,10 +35,6 @@ use std::marker::PhantomData;
 pub struct Reader<J> {
     router: Router,
     job: PhantomData<fn() -> J>,
-}
-
-thread_local! {
-    static READ: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
 impl<J: Job> Reader<J> {
@@ -66,27 +61,31 @@ impl<J: Job> Reader<J> {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(2, 0, 0);
     /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # impl Job for PingV1 {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # enum PingV0 {}
     /// # impl JsonUpcast for PingV0 {
     /// #     const VERSION: Version = Version::new(0, 1, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
     /// # }
     /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
     /// let reader = Reader::<Ping>::new()?;
     /// # Ok::<(), RegistryError>(())
     /// ```
     pub fn new() -> Result<Self, crate::RegistryError> {
-        let mut entry = Entry::of::<J, Active>();
-        entry.run = read_only::<J, Active>;
+        // A reader never performs, so it needs none of the job's state or data.
+        let mut entry = entry_of::<J, Active>();
+        entry.state = Need::of::<()>();
+        entry.data = Need::of::<()>();
         let router = RouterBuilder::new().entry(entry).build()?;
         Ok(Reader {
             router,
@@ -96,9 +95,6 @@ impl<J: Job> Reader<J> {
 
     /// Reads one payload: the decoded job and the report a router would
     /// give, or the outcome that stopped it.
-    // The error is the router's own outcome, handed over whole; this is test
-    // code, where its size does not matter.
-    #[allow(clippy::result_large_err)]
     ///
     /// ```
     /// # use jobwire::*;
@@ -120,19 +116,21 @@ impl<J: Job> Reader<J> {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(2, 0, 0);
     /// #     type Previous = BreakingChange<PingV1>;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # impl Job for PingV1 {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: Version = Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// # enum PingV0 {}
     /// # impl JsonUpcast for PingV0 {
     /// #     const VERSION: Version = Version::new(0, 1, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
+    /// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
     /// # }
     /// # let pings = (0..=255u16).prop_map(|n| Ping { n });
     /// let reader = Reader::<Ping>::new()?;
@@ -141,17 +139,11 @@ impl<J: Job> Reader<J> {
     /// # Ok::<(), RegistryError>(())
     /// ```
     pub fn read<'p>(&self, payload: &'p [u8]) -> Result<(J, Performed), Outcome<'p>> {
-        READ.with(|slot| slot.borrow_mut().take());
-        match self.router.dispatch(payload) {
-            Outcome::Performed(report) => {
-                let job = READ.with(|slot| slot.borrow_mut().take());
-                match job.map(|job| job.downcast::<J>()) {
-                    Some(Ok(job)) => Ok((*job, report)),
-                    // Not reachable: the only entry stores a `J`.
-                    _ => Err(Outcome::Performed(report)),
-                }
-            }
-            other => Err(other),
+        let (job, report) = self.router.read(payload)?;
+        match job.downcast::<J>() {
+            Ok(job) => Ok((*job, report)),
+            // Not reachable: the only entry decodes a `J`.
+            Err(_) => Err(Outcome::Performed(report)),
         }
     }
 }
@@ -161,26 +153,6 @@ impl<J> Debug for Reader<J> {
         f.debug_struct("Reader")
             .field("router", &self.router)
             .finish()
-    }
-}
-
-/// The `run` of a reader's only entry: decode, keep, do not perform.
-fn read_only<'a, J: Job<L>, L: Lifecycle>(
-    _router: &Router,
-    entry: &Entry,
-    route: Route,
-    dispatch: Dispatch<'_, 'a>,
-) -> Outcome<'a> {
-    let payload = dispatch.payload;
-    match decode::<J, L>(entry, &route, dispatch) {
-        Ok((job, _meta)) => {
-            READ.with(|slot| *slot.borrow_mut() = Some(Box::new(job)));
-            Outcome::Performed(route.performed::<J, L>())
-        }
-        Err(error) => Outcome::Rejected(Rejected {
-            error: *error,
-            payload,
-        }),
     }
 }
 

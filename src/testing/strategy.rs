@@ -1,6 +1,6 @@
 //! Generators for payloads and their parts, for your own properties.
 
-use crate::version::Line;
+use crate::wire::Line;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use semver::Version;

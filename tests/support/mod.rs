@@ -18,7 +18,9 @@ macro_rules! job {
             const VERSION: ::semver::Version = $version;
             $(const ALIASES: &'static [&'static str] = $aliases;)?
             type Previous = $previous;
-            fn perform(self, _: &::jobwire::Context<'_>) -> Result<(), ::jobwire::HandlerError> {
+            type State = ();
+            type Data = ();
+            async fn perform(self, _: &mut ::jobwire::Context<'_>) -> Result<(), ::jobwire::HandlerError> {
                 Ok(())
             }
         }
@@ -26,12 +28,11 @@ macro_rules! job {
 }
 
 use jobwire::{
-    Added, Context, HandlerError, Job, Json, JsonUpcast, NoPrevious, Router, RouterBuilder, Upcast,
-    UpcastError,
+    Added, Context, Delivery, HandlerError, Job, Json, JsonArgs, JsonUpcast, NoPrevious, Outcome,
+    Router, RouterBuilder, Upcast, UpcastError,
 };
 use semver::Version;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::sync::Mutex;
 
 /// What handlers performed, in order.
@@ -44,8 +45,8 @@ impl Log {
     }
 }
 
-fn record(ctx: &Context<'_>, entry: String) -> Result<(), HandlerError> {
-    let log = ctx.state::<Log>()?;
+fn record(ctx: &Context<'_, Log>, entry: String) -> Result<(), HandlerError> {
+    let log = ctx.state();
     log.0
         .lock()
         .map_err(|_| HandlerError::permanent("log poisoned"))?
@@ -59,17 +60,14 @@ pub enum ConfirmationV0 {}
 impl JsonUpcast for ConfirmationV0 {
     const VERSION: Version = Version::new(0, 2, 0);
     type Previous = NoPrevious;
-    fn upcast(mut args: Value) -> Result<Value, UpcastError> {
-        let object = args
-            .as_object_mut()
-            .ok_or_else(|| UpcastError::new("0.2 arguments must be an object"))?;
-        let uid = object
-            .remove("uid")
-            .ok_or_else(|| UpcastError::new("0.2 arguments have no `uid`"))?;
-        let text = object.remove("text").unwrap_or(Value::from(""));
-        object.insert("id".into(), uid);
-        object.insert("message".into(), text);
-        Ok(args)
+    fn upcast(args: &mut JsonArgs<'_>) -> Result<(), UpcastError> {
+        if !args.rename("uid", "id") {
+            return Err(UpcastError::new("0.2 arguments have no `uid`"));
+        }
+        if !args.rename("text", "message") {
+            args.insert("message", "")?;
+        }
+        Ok(())
     }
 }
 
@@ -109,7 +107,9 @@ impl Job for Confirmation {
     const NAME: &'static str = "user.confirmation";
     const VERSION: Version = Version::new(2, 1, 0);
     type Previous = ConfirmationV1;
-    fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+    type State = Log;
+    type Data = ();
+    async fn perform(self, ctx: &mut Context<'_, Log>) -> Result<(), HandlerError> {
         record(
             ctx,
             format!(
@@ -147,7 +147,9 @@ pub mod previous_release {
         const NAME: &'static str = "user.confirmation";
         const VERSION: Version = Version::new(2, 0, 0);
         type Previous = NoPrevious;
-        fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+        type State = ();
+        type Data = ();
+        async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
             Ok(())
         }
     }
@@ -163,7 +165,9 @@ impl Job for Flaky {
     const NAME: &'static str = "test.flaky";
     const VERSION: Version = Version::new(1, 0, 0);
     type Previous = NoPrevious;
-    fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError> {
+    type State = Log;
+    type Data = ();
+    async fn perform(self, ctx: &mut Context<'_, Log>) -> Result<(), HandlerError> {
         match self.mode.as_str() {
             "retry" => Err(HandlerError::retryable("the database is busy")),
             "permanent" => Err(HandlerError::permanent("no such account")),
@@ -191,4 +195,9 @@ pub fn router() -> Router {
 
 pub fn log(router: &Router) -> Vec<String> {
     router.state::<Log>().map(Log::entries).unwrap_or_default()
+}
+
+/// Dispatches on this thread with a bare delivery.
+pub fn dispatch<'p>(router: &Router, payload: &'p [u8]) -> Outcome<'p> {
+    router.dispatch_blocking(payload, &mut Delivery::new())
 }

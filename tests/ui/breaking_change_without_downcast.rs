@@ -28,7 +28,9 @@ impl Job for Charge {
     const NAME: &'static str = "billing.charge";
     const VERSION: Version = Version::new(2, 0, 0);
     type Previous = BreakingChange<ChargeV1>;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         Ok(())
     }
 }

@@ -11,7 +11,9 @@ impl Job<Deprecated> for WelcomeFax {
     const NAME: &'static str = "user.welcome_fax";
     const VERSION: Version = Version::new(1, 0, 0);
     type Previous = NoPrevious;
-    fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> {
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
         Ok(())
     }
 }

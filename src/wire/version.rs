@@ -14,7 +14,7 @@ use std::fmt;
 /// Lines are ordered: `0.0.x` < `0.x` < `1.x` < `2.x` ...
 ///
 /// ```
-/// use jobwire::Line;
+/// use jobwire::wire::Line;
 /// use semver::Version;
 ///
 /// let a = Line::of(&Version::new(1, 2, 0));
@@ -37,7 +37,7 @@ impl Line {
     /// The line a version belongs to.
     ///
     /// ```
-    /// # use jobwire::Line;
+    /// # use jobwire::wire::Line;
     /// assert_eq!(Line::of(&semver::Version::new(0, 0, 7)), Line::Patch(7));
     /// ```
     pub const fn of(version: &Version) -> Line {
@@ -55,7 +55,7 @@ impl Line {
     /// job leaves its initial development.
     ///
     /// ```
-    /// # use jobwire::Line;
+    /// # use jobwire::wire::Line;
     /// assert!(Line::Major(1).is_followed_by(Line::Major(2)));
     /// assert!(!Line::Major(1).is_followed_by(Line::Major(3)));
     /// assert!(Line::Minor(4).is_followed_by(Line::Major(1)));
@@ -113,7 +113,7 @@ pub(crate) fn parse(text: &str) -> Result<Version, semver::Error> {
 /// How a payload's version relates to the version of the handler reading it.
 ///
 /// ```
-/// use jobwire::Relation;
+/// use jobwire::wire::Relation;
 /// use semver::Version;
 ///
 /// let handler = Version::new(2, 1, 0);
@@ -141,7 +141,7 @@ impl Relation {
     /// Classifies a `wire` version against the `handler` version.
     ///
     /// ```
-    /// # use jobwire::Relation;
+    /// # use jobwire::wire::Relation;
     /// # use semver::Version;
     /// let v = Version::new(1, 0, 0);
     /// assert_eq!(Relation::between(&v, &v), Relation::Same);
@@ -162,7 +162,7 @@ impl Relation {
     /// A short, stable label for logs and tables (`"same"`, `"older-minor"`, ...).
     ///
     /// ```
-    /// assert_eq!(jobwire::Relation::OlderLine.as_str(), "older-major");
+    /// assert_eq!(jobwire::wire::Relation::OlderLine.as_str(), "older-major");
     /// ```
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -97,9 +97,12 @@ pub(crate) fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize, SkipError
             at = whitespace(bytes, at);
             match (object, bytes.get(at)) {
                 (_, Some(b',')) => {
-                    at += 1;
+                    at = whitespace(bytes, at + 1);
+                    if let Some(b'}' | b']') = bytes.get(at) {
+                        return error(at, "trailing comma");
+                    }
                     if object {
-                        at = key(bytes, whitespace(bytes, at))?;
+                        at = key(bytes, at)?;
                     }
                     continue 'value;
                 }
@@ -115,7 +118,7 @@ pub(crate) fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize, SkipError
     }
 }
 
-fn whitespace(bytes: &[u8], mut at: usize) -> usize {
+pub(crate) fn whitespace(bytes: &[u8], mut at: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(at) {
         at += 1;
     }
@@ -141,9 +144,11 @@ fn key(bytes: &[u8], at: usize) -> Result<usize, SkipError> {
 }
 
 /// A string, from its opening quote; the text is already known to be UTF-8.
+/// Runs of plain bytes are passed over eight at a time.
 fn string(bytes: &[u8], mut at: usize) -> Result<usize, SkipError> {
     at += 1;
     loop {
+        at += plain_prefix(bytes.get(at..).unwrap_or_default());
         match bytes.get(at) {
             Some(b'"') => return Ok(at + 1),
             Some(b'\\') => {
@@ -170,13 +175,12 @@ fn string(bytes: &[u8], mut at: usize) -> Result<usize, SkipError> {
                     None => break,
                 }
             }
-            Some(0..=0x1f) => {
+            Some(_) => {
                 return Err(SkipError {
                     at,
                     message: "control character (\\u0000-\\u001F) found while parsing a string",
                 })
             }
-            Some(_) => at += 1,
             None => break,
         }
     }
@@ -184,6 +188,36 @@ fn string(bytes: &[u8], mut at: usize) -> Result<usize, SkipError> {
         at,
         message: "EOF while parsing a string",
     })
+}
+
+/// The length of the prefix of `bytes` with no `"`, `\\` or control
+/// character: eight bytes at a time, then one by one.
+pub(crate) fn plain_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The lowest flagged byte is exact; higher ones may be false positives,
+    // so only the first is used.
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
+    let zero = |word: u64| below(word, 1);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut done = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let special = zero(word ^ (ONES * u64::from(b'"')))
+            | zero(word ^ (ONES * u64::from(b'\\')))
+            | below(word, 0x20);
+        if special != 0 {
+            return done + (special.trailing_zeros() / 8) as usize;
+        }
+        done += 8;
+    }
+    done + chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(chunks.remainder().len())
 }
 
 /// A number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
@@ -243,7 +277,7 @@ fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Result<usize, SkipError> {
 
 #[cfg(test)]
 mod tests {
-    use super::skip_value;
+    use super::{plain_prefix, skip_value};
     use serde::de::IgnoredAny;
 
     /// serde_json's verdict on a whole document.
@@ -335,5 +369,47 @@ mod tests {
             "]".repeat(149)
         );
         assert_eq!(skip_accepts(&wrong), serde_accepts(&wrong));
+    }
+
+    #[test]
+    fn plain_prefix_stops_at_the_first_special_byte() {
+        let naive = |bytes: &[u8]| {
+            bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(bytes.len())
+        };
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"abc".to_vec(),
+            b"user.confirmation\"".to_vec(),
+        ];
+        for len in 0..20 {
+            for special in [b'"', b'\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', b'#'] {
+                for at in 0..=len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes.insert(at, special);
+                    bytes.push(b'"');
+                    cases.push(bytes);
+                }
+            }
+        }
+        for bytes in cases {
+            assert_eq!(plain_prefix(&bytes), naive(&bytes), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn long_strings_are_skipped_like_serde_json() {
+        for len in [0usize, 1, 7, 8, 9, 64, 1000, 100_000] {
+            let plain = format!("\"{}\"", "a".repeat(len));
+            assert!(skip_accepts(&plain));
+            let escaped = format!("\"{}\\n{}\"", "b".repeat(len), "c".repeat(len));
+            assert!(skip_accepts(&escaped));
+            let control = format!("\"{}\u{1}\"", "d".repeat(len));
+            assert_eq!(skip_accepts(&control), serde_accepts(&control));
+            let cut = format!("\"{}", "e".repeat(len));
+            assert!(!skip_accepts(&cut));
+        }
     }
 }

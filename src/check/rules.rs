@@ -1,18 +1,15 @@
-//! The deploy-safety check: a release's manifest against the manifests of the
-//! releases whose payloads may still be in flight, in the spirit of
-//! `buf breaking`.
+//! The rules: a release's manifest against the manifests of the releases
+//! whose payloads may still be in flight, in the spirit of `buf breaking`.
 
-use crate::manifest::{JobManifest, Manifest, ManifestError, Status};
-use crate::version::Line;
-use crate::Router;
+use crate::check::manifest::{JobManifest, Manifest, Status};
+use crate::wire::Line;
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
 
 /// A deploy-safety rule. Each has a stable id for CI logs and suppressions.
 ///
 /// ```
-/// assert_eq!(jobwire::Rule::VersionNoLongerRead.id(), "VERSION_NO_LONGER_READ");
+/// assert_eq!(jobwire::check::Rule::VersionNoLongerRead.id(), "VERSION_NO_LONGER_READ");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -33,15 +30,23 @@ pub enum Rule {
     /// A new job, which the previous release defers until it is replaced
     /// (not breaking: nothing fails, the job waits).
     NewJobDeferred,
+    /// Under the "previous" policy a job is written through a downcast that
+    /// is not lossless, so fields only the new version has reach no handler
+    /// until the flip to "current" (not breaking: nothing fails).
+    LossyDowncast,
+    /// An iterable job's cursor changed shape, but its version stayed on the
+    /// same line: a cursor written by one release would be misread by the
+    /// other.
+    CursorChangedWithoutVersion,
 }
 
 impl Rule {
     /// Every rule, in order.
     ///
     /// ```
-    /// assert!(jobwire::Rule::ALL.iter().filter(|r| r.is_breaking()).count() == 6);
+    /// assert!(jobwire::check::Rule::ALL.iter().filter(|r| r.is_breaking()).count() == 7);
     /// ```
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 9] = [
         Rule::WrittenJobDropped,
         Rule::PreviousPolicyUnreadable,
         Rule::VersionNoLongerRead,
@@ -49,12 +54,14 @@ impl Rule {
         Rule::DeprecatedStillWritten,
         Rule::MajorWithoutUpcaster,
         Rule::NewJobDeferred,
+        Rule::LossyDowncast,
+        Rule::CursorChangedWithoutVersion,
     ];
 
     /// The rule's stable id.
     ///
     /// ```
-    /// assert_eq!(jobwire::Rule::NewJobDeferred.id(), "NEW_JOB_DEFERRED");
+    /// assert_eq!(jobwire::check::Rule::NewJobDeferred.id(), "NEW_JOB_DEFERRED");
     /// ```
     pub const fn id(self) -> &'static str {
         match self {
@@ -65,16 +72,18 @@ impl Rule {
             Rule::DeprecatedStillWritten => "DEPRECATED_STILL_WRITTEN",
             Rule::MajorWithoutUpcaster => "MAJOR_WITHOUT_UPCASTER",
             Rule::NewJobDeferred => "NEW_JOB_DEFERRED",
+            Rule::LossyDowncast => "LOSSY_DOWNCAST",
+            Rule::CursorChangedWithoutVersion => "CURSOR_CHANGED_WITHOUT_VERSION",
         }
     }
 
     /// Whether a finding of this rule means a deploy would fail or lose jobs.
     ///
     /// ```
-    /// assert!(!jobwire::Rule::NewJobDeferred.is_breaking());
+    /// assert!(!jobwire::check::Rule::NewJobDeferred.is_breaking());
     /// ```
     pub const fn is_breaking(self) -> bool {
-        !matches!(self, Rule::NewJobDeferred)
+        !matches!(self, Rule::NewJobDeferred | Rule::LossyDowncast)
     }
 }
 
@@ -87,8 +96,8 @@ impl fmt::Display for Rule {
 /// One finding of the check.
 ///
 /// ```
-/// # use jobwire::*;
-/// let report = jobwire::check(&Manifest::from_json(r#"{"format": 1, "jobs": {"a": {"reads": ["1.x"], "status": "active", "version": "1.0.0",
+/// # use jobwire::check::*;
+/// let report = jobwire::check::check(&Manifest::from_json(r#"{"format": 1, "jobs": {"a": {"reads": ["1.x"], "status": "active", "version": "1.0.0",
 ///     "writes": {"current": {"name": "a", "version": "1.0.0"}, "previous": {"name": "a", "version": "1.0.0"}}}}}"#)?,
 ///     &Manifest::from_json(r#"{"format": 1, "jobs": {}}"#)?);
 /// let finding = &report.findings[0];
@@ -129,7 +138,7 @@ impl fmt::Display for Finding {
 ///
 /// ```
 /// # let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
-/// let report = jobwire::check(&router.manifest(), &router.manifest());
+/// let report = jobwire::check::check(&router.manifest(), &router.manifest());
 /// assert!(report.findings.is_empty());
 /// assert!(!report.is_breaking());
 /// assert_eq!(report.to_string(), "no findings: the deploy is safe\n");
@@ -145,7 +154,7 @@ impl Report {
     /// Whether any finding is breaking.
     ///
     /// ```
-    /// assert!(!jobwire::Report::default().is_breaking());
+    /// assert!(!jobwire::check::Report::default().is_breaking());
     /// ```
     pub fn is_breaking(&self) -> bool {
         self.findings.iter().any(|f| f.rule.is_breaking())
@@ -173,7 +182,7 @@ impl fmt::Display for Report {
 ///
 /// ```
 /// # let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
-/// let report = jobwire::check(&router.manifest(), &router.manifest());
+/// let report = jobwire::check::check(&router.manifest(), &router.manifest());
 /// assert!(!report.is_breaking());
 /// # Ok::<(), jobwire::RegistryError>(())
 /// ```
@@ -189,7 +198,7 @@ pub fn check(previous: &Manifest, current: &Manifest) -> Report {
 /// ```
 /// # let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
 /// let m = router.manifest();
-/// assert!(jobwire::check_window(&[m.clone(), m.clone()], &m).findings.is_empty());
+/// assert!(jobwire::check::check_window(&[m.clone(), m.clone()], &m).findings.is_empty());
 /// # Ok::<(), jobwire::RegistryError>(())
 /// ```
 pub fn check_window(earlier: &[Manifest], current: &Manifest) -> Report {
@@ -208,6 +217,9 @@ pub fn check_window(earlier: &[Manifest], current: &Manifest) -> Report {
         }
     }
     deprecated_still_written(current, &mut findings);
+    if earlier.last().is_some() {
+        lossy_downcasts(current, &mut findings);
+    }
     let mut findings: Vec<Finding> = findings.into_iter().collect();
     findings.sort_by_key(|f| !f.rule.is_breaking());
     Report { findings }
@@ -282,18 +294,23 @@ impl Checker<'_> {
             for written in [&writes.current, &writes.previous] {
                 match resolve(self.new, &written.name) {
                     Target::Retired => {}
-                    Target::Unknown => self.find(
-                        Rule::WrittenJobDropped,
-                        old_name,
-                        format!(
+                    Target::Unknown => {
+                        let message = format!(
                             "the earlier release writes `{}` {}, which this release neither performs nor retires",
                             written.name, written.version
-                        ),
-                        format!(
-                            "keep the job (as `Job<Deprecated>`) until the queue drains, then `jobwire::retire!(\"{}\")`",
-                            written.name
-                        ),
-                    ),
+                        );
+                        let fix = match self.renamed_to(old_name, &written.name) {
+                            Some(heir) => format!(
+                                "`{heir}` took over from `{}` (a rename): put `{}` back in its `ALIASES` until no such payload is in flight",
+                                written.name, written.name
+                            ),
+                            None => format!(
+                                "keep the job (as `Job<Deprecated>`) until the queue drains, then `jobwire::retire!(\"{}\")`",
+                                written.name
+                            ),
+                        };
+                        self.find(Rule::WrittenJobDropped, old_name, message, fix)
+                    }
                     Target::Job(new_name, new_job) => {
                         if new_job.reads_version(&written.version) {
                             continue;
@@ -334,6 +351,20 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// The job of this release that took over `dropped`, a name the old
+    /// release wrote for its job `old_name`: when `dropped` was an alias of
+    /// that job and the job is still here, the rename lost its alias too
+    /// early.
+    fn renamed_to(&self, old_name: &str, dropped: &str) -> Option<&str> {
+        if dropped == old_name {
+            return None;
+        }
+        self.new
+            .jobs
+            .get_key_value(old_name)
+            .map(|(name, _)| name.as_str())
     }
 
     /// Rule RETIRED_NAME_REUSED: a name the old release retired stays retired.
@@ -428,89 +459,30 @@ fn deprecated_still_written(current: &Manifest, findings: &mut BTreeSet<Finding>
     }
 }
 
+/// Rule LOSSY_DOWNCAST, on the current manifest alone: what producers under
+/// "previous" write through a downcast that drops data.
+fn lossy_downcasts(current: &Manifest, findings: &mut BTreeSet<Finding>) {
+    for (name, job) in &current.jobs {
+        let Some(writes) = &job.writes else { continue };
+        if writes.previous.lossless == Some(false) {
+            findings.insert(Finding {
+                rule: Rule::LossyDowncast,
+                job: name.clone(),
+                against: None,
+                message: format!(
+                    "under \"previous\" every job is written at {} through a downcast that is not lossless: fields only {} has reach no handler, this release's included, until the flip to \"current\"",
+                    writes.previous.version, job.version
+                ),
+                fix: "flip to \"current\" as soon as the deploy completes, or make the downcast lossless and declare `LOSSLESS = true`".to_owned(),
+            });
+        }
+    }
+}
+
 fn lines(job: &JobManifest) -> String {
     job.reads
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The environment variable that makes [`assert_safe_deploy`] write the
-/// current manifest instead of checking against it.
-///
-/// ```
-/// assert_eq!(jobwire::BLESS_ENV, "JOBWIRE_BLESS");
-/// ```
-pub const BLESS_ENV: &str = "JOBWIRE_BLESS";
-
-/// For your test suite: checks `current` against the committed manifests of
-/// earlier releases at `path`, a file or a folder of `*.json` files (sorted by
-/// name, oldest first), and panics with the findings if any is breaking.
-///
-/// To record the current manifest on purpose, when you cut a release, run the
-/// test with `JOBWIRE_BLESS=1`: the manifest is written to `path` (or to
-/// `path/current.json` for a folder) and the test passes.
-///
-/// ```no_run
-/// #[test]
-/// fn deploy_is_safe() {
-///     let router = jobwire::Router::from_registry().unwrap();
-///     jobwire::assert_safe_deploy("manifests/", &router);
-/// }
-/// ```
-pub fn assert_safe_deploy(path: impl AsRef<Path>, current: &Router) {
-    match check_committed(path, current) {
-        Ok(report) if !report.is_breaking() => {}
-        Ok(report) => panic!(
-            "jobwire: this release is not safe to deploy after the committed manifests:\n{report}\
-             (to record the current manifest on purpose, rerun with {BLESS_ENV}=1)"
-        ),
-        Err(error) => {
-            panic!("jobwire: {error} (to record the current manifest, rerun with {BLESS_ENV}=1)")
-        }
-    }
-}
-
-/// The non-panicking form of [`assert_safe_deploy`]: the report, or why the
-/// manifests could not be read. Honors [`BLESS_ENV`] the same way.
-///
-/// ```no_run
-/// let router = jobwire::Router::from_registry()?;
-/// let report = jobwire::check_committed("manifests/last.json", &router)?;
-/// println!("{report}");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn check_committed(path: impl AsRef<Path>, current: &Router) -> Result<Report, ManifestError> {
-    let path = path.as_ref();
-    let manifest = current.manifest();
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| ManifestError::Io { path, source }
-    };
-    if std::env::var_os(BLESS_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
-        let target = if path.is_dir() {
-            path.join("current.json")
-        } else {
-            path.to_owned()
-        };
-        std::fs::write(&target, manifest.to_json()).map_err(io(&target))?;
-        return Ok(Report::default());
-    }
-    let files: Vec<PathBuf> = if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(io(path))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
-            .collect();
-        files.sort();
-        files
-    } else {
-        vec![path.to_owned()]
-    };
-    let earlier = files
-        .iter()
-        .map(Manifest::read)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(check_window(&earlier, &manifest))
 }

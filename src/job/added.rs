@@ -15,7 +15,7 @@ use serde::ser::{Serialize, Serializer};
 /// The seed's story: a confirmation job gains a date.
 ///
 /// ```
-/// use jobwire::{Added, Context, HandlerError, Job, NoPrevious, Router};
+/// use jobwire::{Added, Context, Delivery, HandlerError, Job, NoPrevious, Router};
 /// use semver::Version;
 /// use serde::{Deserialize, Serialize};
 ///
@@ -30,7 +30,9 @@ use serde::ser::{Serialize, Serializer};
 ///     const NAME: &'static str = "user.confirmation";
 ///     const VERSION: Version = Version::new(1, 1, 0);
 ///     type Previous = NoPrevious;
-///     fn perform(self, _ctx: &Context<'_>) -> Result<(), HandlerError> {
+///     type State = ();
+///     type Data = ();
+///     async fn perform(self, _ctx: &mut Context<'_>) -> Result<(), HandlerError> {
 ///         match self.date.as_option() {
 ///             Some(date) => println!("confirm {} on {date}: {}", self.id, self.message),
 ///             None => println!("confirm {}: {}", self.id, self.message),
@@ -42,7 +44,7 @@ use serde::ser::{Serialize, Serializer};
 /// let router = Router::builder().job::<UserConfirmation>().build()?;
 /// // Written by release N, before the date existed:
 /// let old = br#"{"job":"user.confirmation","version":"1.0.0","args":{"id":42,"message":"hello!"}}"#;
-/// assert!(router.dispatch(old).is_performed());
+/// assert!(router.dispatch_blocking(old, &mut Delivery::new()).is_performed());
 /// # Ok::<(), jobwire::RegistryError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

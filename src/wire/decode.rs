@@ -1,8 +1,8 @@
 //! Small decoding helpers shared by the envelope reader and the upcast chain.
 
-use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use crate::wire::error::bounded;
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -20,11 +20,6 @@ pub(crate) fn decode_prefix<'de, T: Deserialize<'de>>(
             "expected a value, found the end of the payload",
         )),
     }
-}
-
-/// Deserializes a `Value` produced by a JSON-level upcaster.
-pub(crate) fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
-    serde_json::from_value(value)
 }
 
 /// A string that borrows from the payload unless it had escapes.
@@ -63,9 +58,13 @@ pub(crate) fn locate(text: &str, offset: usize) -> (usize, usize) {
     (line, before.len() - line_start + 1)
 }
 
-/// serde_json's message without its " at line L column C" suffix, and the
-/// absolute position of the error, given that the failed parse started at
-/// byte `base` of `text`.
+/// serde_json's message without its " at line L column C" suffix, bounded,
+/// and the absolute position of the error, given that the failed parse
+/// started at byte `base` of `text`.
+///
+/// serde_json counts a column as the bytes read on the line so far, so an
+/// error right after a raw newline is at its "column 0"; jobwire's columns
+/// count from 1, and that position is column 1 of the new line.
 pub(crate) fn json_error_at(
     text: &str,
     base: usize,
@@ -83,12 +82,13 @@ pub(crate) fn json_error_at(
         1 => (base_line, base_column + error.column().saturating_sub(1)),
         relative => (base_line + relative - 1, error.column()),
     };
-    (message, line, column)
+    (bounded(message), line, column.max(1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn locate_counts_from_one() {
@@ -107,6 +107,19 @@ mod tests {
         assert_eq!(&text[base..base + 1], "{");
         assert_eq!((line, column), (2, 17));
         assert_eq!(text.lines().nth(1).unwrap().as_bytes()[column - 1], b'x');
+    }
+
+    #[test]
+    fn a_column_right_after_a_newline_is_column_one() {
+        let text = "{\"job\":\n";
+        let error = decode_prefix::<Value>(text).unwrap_err();
+        assert_eq!(
+            (error.line(), error.column()),
+            (2, 0),
+            "serde_json's own count"
+        );
+        let (_, line, column) = json_error_at(text, 0, &error);
+        assert_eq!((line, column), (2, 1));
     }
 
     #[test]

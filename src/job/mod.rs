@@ -1,10 +1,24 @@
-//! Defining a job: its stable name, its version, its history and its handler.
+//! Defining a job: its stable name, its version, its history, what it needs
+//! and its handler.
+//!
+//! - [`Job`] and its lifecycle ([`Active`], [`Deprecated`]);
+//! - its history (`history`): [`Upcast`](crate::Upcast), [`Downcast`](crate::Downcast),
+//!   [`BreakingChange`](crate::BreakingChange), and JSON-level upcasts (`json`);
+//! - [`Added`](crate::Added), the optional-parameter pattern;
+//! - what a handler sees and returns (`context`, `error`).
 
-use crate::history::History;
+pub(crate) mod added;
+pub(crate) mod context;
+pub(crate) mod error;
+pub(crate) mod history;
+pub(crate) mod json;
+
+use crate::job::history::History;
 use crate::{Context, HandlerError};
 use semver::Version;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::future::Future;
 
 /// A job: the arguments of one kind of background work, with the handler that
 /// performs them.
@@ -15,6 +29,22 @@ use serde::Serialize;
 /// of the arguments' shape: bump the minor for an added optional parameter,
 /// the major for a change older code cannot read.
 ///
+/// **One trait, async.** `perform` is an `async fn`, so a handler awaits a
+/// database or an HTTP call on any executor, with no blocking bridge. A job
+/// that never awaits is still a plain synchronous function in effect:
+/// [`Router::dispatch_blocking`](crate::Router::dispatch_blocking) polls its
+/// future once, in place, with no executor and no allocation. Two traits (one
+/// sync, one async) would double every registration path and leave the
+/// choice to each job author, for no speed gain.
+///
+/// **What it needs is declared, and checked when the router is built.**
+/// [`State`](Job::State) is the shared application state the handler reads
+/// (`()` for none): the router refuses to build without it, naming the job
+/// and the type. [`Data`](Job::Data) is what the worker lends each dispatch,
+/// such as the transaction the PostgreSQL worker will acknowledge the job in
+/// (`()` for none): a router whose worker does not lend that type refuses to
+/// build too. Neither can fail while a job runs.
+///
 /// The lifecycle parameter `L` is [`Active`] by default. A job being phased
 /// out implements `Job<Deprecated>` instead: it is still performed, so the
 /// queue drains, but it can no longer be enqueued.
@@ -23,6 +53,11 @@ use serde::Serialize;
 /// use jobwire::{Context, HandlerError, Job, NoPrevious};
 /// use semver::Version;
 /// use serde::{Deserialize, Serialize};
+///
+/// struct Mailer;
+/// impl Mailer {
+///     async fn send(&self, _to: u64, _text: &str) -> Result<(), std::io::Error> { Ok(()) }
+/// }
 ///
 /// #[derive(Serialize, Deserialize)]
 /// struct SendConfirmation {
@@ -34,9 +69,11 @@ use serde::Serialize;
 ///     const NAME: &'static str = "user.send_confirmation";
 ///     const VERSION: Version = Version::new(1, 0, 0);
 ///     type Previous = NoPrevious;
+///     type State = Mailer;
+///     type Data = ();
 ///
-///     fn perform(self, _ctx: &Context<'_>) -> Result<(), HandlerError> {
-///         println!("to {}: {}", self.user_id, self.message);
+///     async fn perform(self, ctx: &mut Context<'_, Mailer>) -> Result<(), HandlerError> {
+///         ctx.state().send(self.user_id, &self.message).await?;
 ///         Ok(())
 ///     }
 /// }
@@ -52,7 +89,7 @@ use serde::Serialize;
     note = "a job declared `impl Job<Deprecated> for {Self}` is still performed while the queue drains, but nothing may enqueue it any more: remove this enqueue, and once the queue has drained replace the job with `jobwire::retire!`",
     note = "any other type needs `impl jobwire::Job for {Self}`"
 )]
-pub trait Job<L: Lifecycle = Active>: Serialize + DeserializeOwned + 'static {
+pub trait Job<L: Lifecycle = Active>: Serialize + DeserializeOwned + Send + 'static {
     /// The job's stable name on the wire, for example `"billing.charge_card"`.
     const NAME: &'static str;
 
@@ -76,11 +113,27 @@ pub trait Job<L: Lifecycle = Active>: Serialize + DeserializeOwned + 'static {
     /// [`BreakingChange`]: crate::BreakingChange
     type Previous: History<Self>;
 
+    /// The shared application state the handler reads through
+    /// [`Context::state`]: `()` for none. Add it with
+    /// [`RouterBuilder::state`](crate::RouterBuilder::state); a router
+    /// without it does not build.
+    type State: Send + Sync + 'static;
+
+    /// The data the worker lends each dispatch, reached through
+    /// [`Context::data`]: `()` for none. A router whose worker does not lend
+    /// this type does not build.
+    type Data: Send + 'static;
+
     /// Performs the job.
     ///
     /// An error converts into a retryable [`HandlerError`] with `?`; return
-    /// [`HandlerError::permanent`] for a failure a retry cannot fix.
-    fn perform(self, ctx: &Context<'_>) -> Result<(), HandlerError>;
+    /// [`HandlerError::permanent`] for a failure a retry cannot fix, or
+    /// [`HandlerError::snooze`] to come back later without counting an
+    /// attempt. A panic is caught and becomes a permanent failure.
+    fn perform(
+        self,
+        ctx: &mut Context<'_, Self::State, Self::Data>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
 mod sealed {
@@ -132,7 +185,9 @@ pub enum Active {}
 ///     const NAME: &'static str = "user.send_welcome_fax";
 ///     const VERSION: Version = Version::new(1, 0, 0);
 ///     type Previous = NoPrevious;
-///     fn perform(self, _ctx: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+///     type State = ();
+///     type Data = ();
+///     async fn perform(self, _ctx: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
 /// }
 ///
 /// jobwire::register!(SendWelcomeFax);

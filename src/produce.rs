@@ -1,9 +1,64 @@
-//! Writing payloads: sealing a job into an envelope, in the format the whole
-//! fleet can read.
+//! Producing: sealing a job into an envelope, in the format the whole fleet
+//! can read, stamped with an id and the time it was enqueued.
 
-use crate::history::{History, PreviousError};
-use crate::{Job, Meta, SealError};
+use crate::job::history::{History, PreviousError};
+use crate::wire::Meta;
+use crate::{DowncastError, Job};
+use semver::Version;
+use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A job could not be sealed into a payload.
+///
+/// ```
+/// use jobwire::{WritePolicy, SealError};
+/// let error = WritePolicy::parse("sometimes").unwrap_err();
+/// assert!(matches!(error, SealError::UnknownPolicy { .. }));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The job's arguments did not serialize.
+    #[error("job `{job}`: arguments did not serialize: {source}")]
+    Serialize {
+        /// The job name.
+        job: &'static str,
+        /// serde_json's error.
+        source: serde_json::Error,
+    },
+    /// The arguments did not serialize to a JSON object.
+    #[error(
+        "job `{job}`: arguments must serialize to a JSON object (a struct or a map), not {found}"
+    )]
+    NotAnObject {
+        /// The job name.
+        job: &'static str,
+        /// What they serialized to.
+        found: &'static str,
+    },
+    /// The job's downcast to the previous release's format failed, or
+    /// panicked.
+    #[error("job `{job}`: downcast from {from} to {to} for the previous release failed: {error}")]
+    Downcast {
+        /// The job name.
+        job: &'static str,
+        /// The current version.
+        from: Version,
+        /// The previous release's version.
+        to: Version,
+        /// The downcast's error, or its panic's message.
+        error: DowncastError,
+    },
+    /// A write-policy setting was not recognised.
+    #[error("write policy {value:?} is not known: use \"previous\" or \"current\"")]
+    UnknownPolicy {
+        /// The value given.
+        value: String,
+    },
+}
 
 /// Which format producers write.
 ///
@@ -88,6 +143,10 @@ impl WritePolicy {
 
 /// Seals jobs into payloads under one [`WritePolicy`].
 ///
+/// By default every payload is stamped with a job id (`meta.id`, a ULID) and
+/// the time it was enqueued (`meta.enqueued_at`): the worker measures a
+/// deferred payload's age from it, against the deploy window.
+///
 /// Only active jobs can be sealed: trying to seal a job declared
 /// `Job<Deprecated>` is a compile error.
 ///
@@ -102,17 +161,29 @@ impl WritePolicy {
 ///     const NAME: &'static str = "ping";
 ///     const VERSION: Version = Version::new(1, 0, 0);
 ///     type Previous = NoPrevious;
-///     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+///     type State = ();
+///     type Data = ();
+///     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
 /// }
 ///
-/// let producer = Producer::new(WritePolicy::Current);
-/// let payload = producer.seal(&Ping { n: 7 })?;
-/// assert_eq!(payload, br#"{"job":"ping","version":"1.0.0","args":{"n":7}}"#);
-/// # Ok::<(), jobwire::SealError>(())
+/// let payload = Producer::new(WritePolicy::Current).seal(&Ping { n: 7 })?;
+/// let header = jobwire::wire::Header::read(&payload)?;
+/// assert!(header.meta().id().is_some() && header.meta().enqueued_at().is_some());
+///
+/// let bare = Producer::new(WritePolicy::Current).without_stamps().seal(&Ping { n: 7 })?;
+/// assert_eq!(bare, br#"{"job":"ping","version":"1.0.0","args":{"n":7}}"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Producer {
     policy: WritePolicy,
+    stamps: bool,
+}
+
+impl Default for Producer {
+    fn default() -> Self {
+        Producer::new(WritePolicy::default())
+    }
 }
 
 impl Producer {
@@ -122,7 +193,22 @@ impl Producer {
     /// let producer = jobwire::Producer::new(jobwire::WritePolicy::Previous);
     /// ```
     pub const fn new(policy: WritePolicy) -> Self {
-        Producer { policy }
+        Producer {
+            policy,
+            stamps: true,
+        }
+    }
+
+    /// A producer that adds no `meta.id` or `meta.enqueued_at` of its own:
+    /// payloads hold exactly the metadata given to
+    /// [`seal_with`](Producer::seal_with).
+    ///
+    /// ```
+    /// let producer = jobwire::Producer::default().without_stamps();
+    /// ```
+    pub const fn without_stamps(mut self) -> Self {
+        self.stamps = false;
+        self
     }
 
     /// A producer under the policy in [`WritePolicy::ENV`].
@@ -144,7 +230,8 @@ impl Producer {
         self.policy
     }
 
-    /// Seals `job` into a payload, with no metadata.
+    /// Seals `job` into a payload, stamped unless the producer was made
+    /// [`without_stamps`](Producer::without_stamps).
     ///
     /// ```
     /// # use jobwire::*;
@@ -153,7 +240,8 @@ impl Producer {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// let payload = Producer::new(WritePolicy::Current).seal(&Ping {})?;
     /// assert!(payload.starts_with(br#"{"job":"ping""#));
@@ -163,7 +251,8 @@ impl Producer {
         self.seal_with(job, &Meta::new())
     }
 
-    /// Seals `job` into a payload with metadata.
+    /// Seals `job` into a payload with metadata. The producer's stamps fill
+    /// `meta.id` and `meta.enqueued_at` where `meta` leaves them unset.
     ///
     /// ```
     /// # use jobwire::*;
@@ -172,9 +261,10 @@ impl Producer {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
-    /// let payload = Producer::default().seal_with(&Ping {}, &Meta::new().id("j-1"))?;
+    /// let payload = Producer::default().without_stamps().seal_with(&Ping {}, &jobwire::wire::Meta::new().with_id("j-1"))?;
     /// assert!(payload.ends_with(br#""meta":{"id":"j-1"}}"#));
     /// # Ok::<(), SealError>(())
     /// ```
@@ -194,10 +284,11 @@ impl Producer {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
     /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// let mut buffer = Vec::new();
-    /// Producer::default().seal_into(&Ping {}, &Meta::new(), &mut buffer)?;
+    /// Producer::default().seal_into(&Ping {}, &jobwire::wire::Meta::new(), &mut buffer)?;
     /// assert!(!buffer.is_empty());
     /// # Ok::<(), SealError>(())
     /// ```
@@ -255,7 +346,18 @@ impl Producer {
                     error,
                 })
             }
+            Some(Err(PreviousError::Panic(message))) => {
+                return Err(SealError::Downcast {
+                    job: J::NAME,
+                    from: J::VERSION,
+                    to: version.clone(),
+                    error: DowncastError::new(format!("panicked: {message}")),
+                })
+            }
             None => serde_json::to_writer(&mut *out, job).map_err(serialize)?,
+        }
+        if breaking_from.is_some() && <J::Previous as History<J>>::lossless() == Some(false) {
+            warn_lossy(J::NAME, &J::VERSION, version);
         }
         if let Some(&first) = out.get(args_start) {
             if first != b'{' {
@@ -271,11 +373,92 @@ impl Producer {
                 });
             }
         }
-        if !meta.is_empty() {
+        if self.stamps && (meta.id().is_none() || meta.enqueued_at().is_none()) {
+            let mut stamped = meta.clone();
+            if stamped.id().is_none() {
+                stamped = stamped.with_id(new_id());
+            }
+            if stamped.enqueued_at().is_none() {
+                stamped = stamped.with_enqueued_at(now_millis());
+            }
+            out.extend_from_slice(br#","meta":"#);
+            serde_json::to_writer(&mut *out, &stamped).map_err(serialize)?;
+        } else if !meta.is_empty() {
             out.extend_from_slice(br#","meta":"#);
             serde_json::to_writer(&mut *out, meta).map_err(serialize)?;
         }
         out.push(b'}');
         Ok(())
+    }
+}
+
+/// Logs, once per job type and process, that producers write this job
+/// through a downcast that drops data.
+fn warn_lossy(job: &'static str, from: &Version, to: &Version) {
+    static WARNED: OnceLock<Mutex<Vec<&'static str>>> = OnceLock::new();
+    let warned = WARNED.get_or_init(|| Mutex::new(Vec::new()));
+    let mut warned = warned.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.contains(&job) {
+        return;
+    }
+    warned.push(job);
+    tracing::warn!(
+        job.name = job,
+        from = %from,
+        to = %to,
+        "under the \"previous\" write policy every `{job}` goes through a downcast that is not lossless: fields only {from} has reach no handler, not even this release's, until the flip to \"current\""
+    );
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A new job id: a ULID (48 bits of milliseconds, then 80 bits unique to
+/// this process and call), in Crockford's base 32, 26 characters. Ids sort
+/// by creation time, like the ones Sidekiq and Oban users are used to.
+pub fn new_id() -> String {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        // The standard library's per-process random keys, with no
+        // dependency: a fresh `RandomState` hashes differently each process.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.finish()
+    });
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut mixer = std::collections::hash_map::DefaultHasher::new();
+    mixer.write_u64(seed);
+    mixer.write_u64(count);
+    let random = (u128::from(seed & 0xffff) << 64) | u128::from(mixer.finish());
+    let value = (u128::from(now_millis() & 0xffff_ffff_ffff) << 80) | (random & ((1 << 80) - 1));
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    (0..26)
+        .rev()
+        .map(|i| char::from(ALPHABET[((value >> (i * 5)) & 31) as usize]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_id;
+
+    #[test]
+    fn ids_are_ulids_and_unique() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_id()).collect();
+        assert!(ids.iter().all(|id| id.len() == 26));
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len());
     }
 }

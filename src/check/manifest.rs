@@ -1,7 +1,7 @@
 //! The manifest: what a release reads and writes, as stable JSON.
 
-use crate::registry::Entry;
-use crate::version::Line;
+use crate::dispatch::entry::Entry;
+use crate::wire::Line;
 use crate::Router;
 use semver::Version;
 use serde::{Deserialize, Serialize};
@@ -10,19 +10,20 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What one release reads and writes, job by job: the input of the
-/// deploy-safety [`check`](crate::check()).
+/// deploy-safety [`check`](crate::check::check()).
 ///
 /// Its JSON form diffs well: keys are sorted, each job is one block, and
 /// unknown fields are ignored when read, so newer manifests stay readable.
 ///
 /// ```
 /// # use jobwire::*;
+/// # use jobwire::check::*;
 /// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
 /// # impl Job for Ping {
 /// #     const NAME: &'static str = "ping";
 /// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
-/// #     type Previous = NoPrevious;
-/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+/// #     type Previous = NoPrevious; type State = (); type Data = ();
+/// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
 /// # }
 /// let router = Router::builder().job::<Ping>().retired(Tombstone::new("pong")).build()?;
 /// let manifest = router.manifest().release("2026.11.23");
@@ -49,6 +50,7 @@ pub struct Manifest {
 ///
 /// ```
 /// # use jobwire::*;
+/// # use jobwire::check::*;
 /// let manifest = Manifest::from_json(r#"{"format": 1, "jobs": {"ping": {"aliases": ["pong"],
 ///     "reads": ["2.x", "1.x"], "status": "active", "version": "2.0.0",
 ///     "writes": {"current": {"name": "ping", "version": "2.0.0"}, "previous": {"name": "pong", "version": "1.3.0"}}}},
@@ -76,6 +78,7 @@ pub struct JobManifest {
 ///
 /// ```
 /// # use jobwire::*;
+/// # use jobwire::check::*;
 /// let manifest = Manifest::from_json(r#"{"format": 1, "jobs": {"ping": {"aliases": ["pong"],
 ///     "reads": ["2.x", "1.x"], "status": "active", "version": "2.0.0",
 ///     "writes": {"current": {"name": "ping", "version": "2.0.0"}, "previous": {"name": "pong", "version": "1.3.0"}}}},
@@ -91,10 +94,12 @@ pub struct Writes {
     pub previous: Written,
 }
 
-/// A name and version a producer writes.
+/// A name and version a producer writes, and whether it is written through a
+/// lossless downcast (only for a release that breaks the previous one).
 ///
 /// ```
 /// # use jobwire::*;
+/// # use jobwire::check::*;
 /// let manifest = Manifest::from_json(r#"{"format": 1, "jobs": {"ping": {"aliases": ["pong"],
 ///     "reads": ["2.x", "1.x"], "status": "active", "version": "2.0.0",
 ///     "writes": {"current": {"name": "ping", "version": "2.0.0"}, "previous": {"name": "pong", "version": "1.3.0"}}}},
@@ -108,12 +113,17 @@ pub struct Written {
     pub name: String,
     /// The version on the wire.
     pub version: Version,
+    /// Under "previous", in a release that breaks the previous one: whether
+    /// the downcast that writes it is declared lossless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lossless: Option<bool>,
 }
 
 /// A retired job in a [`Manifest`].
 ///
 /// ```
 /// # use jobwire::*;
+/// # use jobwire::check::*;
 /// let manifest = Manifest::from_json(r#"{"format": 1, "jobs": {"ping": {"aliases": ["pong"],
 ///     "reads": ["2.x", "1.x"], "status": "active", "version": "2.0.0",
 ///     "writes": {"current": {"name": "ping", "version": "2.0.0"}, "previous": {"name": "pong", "version": "1.3.0"}}}},
@@ -132,6 +142,7 @@ pub struct TombstoneManifest {
 ///
 /// ```
 /// # use jobwire::*;
+/// # use jobwire::check::*;
 /// let manifest = Manifest::from_json(r#"{"format": 1, "jobs": {"ping": {"aliases": ["pong"],
 ///     "reads": ["2.x", "1.x"], "status": "active", "version": "2.0.0",
 ///     "writes": {"current": {"name": "ping", "version": "2.0.0"}, "previous": {"name": "pong", "version": "1.3.0"}}}},
@@ -151,11 +162,12 @@ pub enum Status {
 /// A [`Line`] as it appears in a manifest: `"2.x"`, `"0.3.x"` or `"0.0.7"`.
 ///
 /// ```
-/// use jobwire::{Line, LineRange};
+/// use jobwire::check::LineRange;
+/// use jobwire::wire::Line;
 /// let range: LineRange = "0.3.x".parse()?;
 /// assert_eq!(range.0, Line::Minor(3));
 /// assert_eq!(range.to_string(), "0.3.x");
-/// # Ok::<(), jobwire::ManifestError>(())
+/// # Ok::<(), jobwire::check::ManifestError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LineRange(pub Line);
@@ -198,7 +210,7 @@ impl<'de> Deserialize<'de> for LineRange {
 /// A manifest could not be read.
 ///
 /// ```
-/// let error = jobwire::Manifest::from_json("{}").unwrap_err();
+/// let error = jobwire::check::Manifest::from_json("{}").unwrap_err();
 /// assert!(error.to_string().contains("manifest"));
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -227,7 +239,7 @@ impl Manifest {
     /// The format this crate writes.
     ///
     /// ```
-    /// assert_eq!(jobwire::Manifest::FORMAT, 1);
+    /// assert_eq!(jobwire::check::Manifest::FORMAT, 1);
     /// ```
     pub const FORMAT: u32 = 1;
 
@@ -261,9 +273,9 @@ impl Manifest {
     /// Reads a manifest.
     ///
     /// ```
-    /// let manifest = jobwire::Manifest::from_json(r#"{"format": 1, "jobs": {}}"#)?;
+    /// let manifest = jobwire::check::Manifest::from_json(r#"{"format": 1, "jobs": {}}"#)?;
     /// assert!(manifest.jobs.is_empty());
-    /// # Ok::<(), jobwire::ManifestError>(())
+    /// # Ok::<(), jobwire::check::ManifestError>(())
     /// ```
     pub fn from_json(json: &str) -> Result<Manifest, ManifestError> {
         let manifest: Manifest = serde_json::from_str(json)?;
@@ -276,8 +288,8 @@ impl Manifest {
     /// Reads a manifest file.
     ///
     /// ```no_run
-    /// let manifest = jobwire::Manifest::read("manifests/2026.11.1.json")?;
-    /// # Ok::<(), jobwire::ManifestError>(())
+    /// let manifest = jobwire::check::Manifest::read("manifests/0001-v2026.11.1.json")?;
+    /// # Ok::<(), jobwire::check::ManifestError>(())
     /// ```
     pub fn read(path: impl AsRef<std::path::Path>) -> Result<Manifest, ManifestError> {
         let path = path.as_ref();
@@ -288,7 +300,7 @@ impl Manifest {
         Manifest::from_json(&json)
     }
 
-    pub(crate) fn of(router: &Router) -> Manifest {
+    pub(crate) fn of<D: Send + 'static>(router: &Router<D>) -> Manifest {
         let (entries, tombstones) = router.parts();
         Manifest {
             format: Self::FORMAT,
@@ -300,7 +312,7 @@ impl Manifest {
             tombstones: tombstones
                 .iter()
                 .map(|t| {
-                    let aliases = t.get_aliases().iter().map(|a| (*a).to_owned()).collect();
+                    let aliases = t.aliases().iter().map(|a| (*a).to_owned()).collect();
                     (t.name().to_owned(), TombstoneManifest { aliases })
                 })
                 .collect(),
@@ -321,6 +333,7 @@ impl JobManifest {
             current: Written {
                 name: entry.name.to_owned(),
                 version: entry.version.clone(),
+                lossless: None,
             },
             previous: Written {
                 name: entry.aliases.first().unwrap_or(&entry.name).to_string(),
@@ -328,6 +341,7 @@ impl JobManifest {
                     .breaking_from
                     .clone()
                     .unwrap_or_else(|| entry.version.clone()),
+                lossless: entry.lossless,
             },
         });
         JobManifest {
@@ -348,6 +362,7 @@ impl JobManifest {
     ///
     /// ```
     /// # use jobwire::*;
+    /// # use jobwire::check::*;
     /// let job: JobManifest = serde_json::from_str(
     ///     r#"{"reads": ["2.x", "1.x"], "status": "active", "version": "2.1.0"}"#)?;
     /// assert!(job.reads_version(&semver::Version::new(1, 9, 0)));
@@ -359,7 +374,7 @@ impl JobManifest {
     }
 }
 
-impl Router {
+impl<D: Send + 'static> Router<D> {
     /// This router's [`Manifest`]: what it reads and what its jobs write.
     ///
     /// ```

@@ -2,16 +2,18 @@
 //! time through `inventory` or chosen explicitly with the builder, and checked
 //! as a whole before any payload is dispatched.
 
-use crate::context::State;
-use crate::error::{Problem, RegistryError};
-use crate::history::{History, LinkInfo};
-use crate::router::{Router, Run, Slot};
-use crate::version::Line;
-use crate::{Deprecated, Job, Lifecycle, Limits};
+use crate::dispatch::entry::{Entry, NameHash, Need, Slot};
+use crate::dispatch::router::Router;
+use crate::dispatch::run::JobRun;
+use crate::job::history::History;
+use crate::wire::{check_name, Limits, Line};
+use crate::{Active, Deprecated, Job, Lifecycle};
 use semver::Version;
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// A job's registration, made by [`register!`](crate::register).
 #[doc(hidden)]
@@ -23,7 +25,7 @@ impl Registration {
     #[doc(hidden)]
     pub const fn of<J: Job<L>, L: Lifecycle>() -> Registration {
         Registration {
-            entry: Entry::of::<J, L>,
+            entry: entry_of::<J, L>,
         }
     }
 }
@@ -31,8 +33,32 @@ impl Registration {
 inventory::collect!(Registration);
 inventory::collect!(Tombstone);
 
+/// A job, erased of its type, with its monomorphised code.
+pub(crate) fn entry_of<J: Job<L>, L: Lifecycle>() -> Entry {
+    let mut links = Vec::new();
+    <J::Previous as History<J>>::links(&mut links);
+    Entry {
+        name: J::NAME,
+        aliases: J::ALIASES,
+        version: J::VERSION,
+        version_text: J::VERSION.to_string(),
+        deprecated: L::DEPRECATED,
+        links,
+        breaking_from: <J::Previous as History<J>>::breaking_from(),
+        lossless: <J::Previous as History<J>>::lossless(),
+        state: Need::of::<J::State>(),
+        state_value: None,
+        data: Need::of::<J::Data>(),
+        run: Box::new(JobRun::<J, L>::new()),
+    }
+}
+
 /// Registers a job at link time, so that [`Router::from_registry`] finds it.
 /// Write it once, beside the job's definition.
+///
+/// In a binary or test whose jobs live in a library crate, the linker keeps
+/// the library's registrations only if something in it is used: write
+/// `use my_jobs as _;` beside the router.
 ///
 /// ```
 /// # use jobwire::*;
@@ -40,8 +66,8 @@ inventory::collect!(Tombstone);
 /// # impl Job for Ping {
 /// #     const NAME: &'static str = "ping";
 /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
-/// #     type Previous = NoPrevious;
-/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+/// #     type Previous = NoPrevious; type State = (); type Data = ();
+/// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
 /// # }
 /// jobwire::register!(Ping);
 /// ```
@@ -74,7 +100,7 @@ macro_rules! retire {
     };
     ($name:expr, aliases = [$($alias:expr),* $(,)?]) => {
         $crate::__private::inventory::submit! {
-            $crate::Tombstone::new($name).aliases(&[$($alias),*])
+            $crate::Tombstone::new($name).with_aliases(&[$($alias),*])
         }
     };
 }
@@ -83,8 +109,9 @@ macro_rules! retire {
 ///
 /// ```
 /// use jobwire::Tombstone;
-/// const FAX: Tombstone = Tombstone::new("user.send_welcome_fax").aliases(&["fax.welcome"]);
+/// const FAX: Tombstone = Tombstone::new("user.send_welcome_fax").with_aliases(&["fax.welcome"]);
 /// assert_eq!(FAX.name(), "user.send_welcome_fax");
+/// assert_eq!(FAX.aliases(), &["fax.welcome"]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tombstone {
@@ -105,10 +132,10 @@ impl Tombstone {
     /// The names the job was known by before.
     ///
     /// ```
-    /// let t = jobwire::Tombstone::new("b").aliases(&["a"]);
-    /// assert_eq!(t.get_aliases(), &["a"]);
+    /// let t = jobwire::Tombstone::new("b").with_aliases(&["a"]);
+    /// assert_eq!(t.aliases(), &["a"]);
     /// ```
-    pub const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
+    pub const fn with_aliases(mut self, aliases: &'static [&'static str]) -> Self {
         self.aliases = aliases;
         self
     }
@@ -125,65 +152,41 @@ impl Tombstone {
     /// The retired aliases.
     ///
     /// ```
-    /// assert!(jobwire::Tombstone::new("b").get_aliases().is_empty());
+    /// assert!(jobwire::Tombstone::new("b").aliases().is_empty());
     /// ```
-    pub const fn get_aliases(&self) -> &'static [&'static str] {
+    pub const fn aliases(&self) -> &'static [&'static str] {
         self.aliases
     }
 }
 
-/// Everything the router needs to know about one job, erased of its type.
-pub(crate) struct Entry {
-    pub(crate) name: &'static str,
-    pub(crate) aliases: &'static [&'static str],
-    pub(crate) version: Version,
-    pub(crate) version_text: String,
-    pub(crate) deprecated: bool,
-    /// The upcast chain, newest link first.
-    pub(crate) links: Vec<LinkInfo>,
-    /// When this release breaks compatibility: the version the previous
-    /// release reads and writes.
-    pub(crate) breaking_from: Option<Version>,
-    pub(crate) run: Run,
+/// Application state, one value per type.
+#[derive(Default, Clone)]
+pub(crate) struct States {
+    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
 }
 
-impl Entry {
-    pub(crate) fn of<J: Job<L>, L: Lifecycle>() -> Entry {
-        let mut links = Vec::new();
-        <J::Previous as History<J>>::links(&mut links);
-        Entry {
-            name: J::NAME,
-            aliases: J::ALIASES,
-            version: J::VERSION,
-            version_text: J::VERSION.to_string(),
-            deprecated: L::DEPRECATED,
-            links,
-            breaking_from: <J::Previous as History<J>>::breaking_from(),
-            run: crate::router::run::<J, L>,
-        }
+impl States {
+    fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+        self.values.insert(TypeId::of::<T>(), Arc::new(value));
     }
 
-    /// Whether a payload on `line`, older than the current line, has a link.
-    pub(crate) fn reads_line(&self, line: Line) -> bool {
-        self.links
-            .iter()
-            .any(|link| Line::of(&link.version) == line)
+    pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.values
+            .get(&TypeId::of::<T>())
+            .and_then(|value| value.downcast_ref::<T>())
     }
 
-    /// The lines this job reads, newest first, for messages: `"2.x, 1.x"`.
-    pub(crate) fn describe_reads(&self) -> String {
-        let mut lines = vec![Line::of(&self.version).to_string()];
-        lines.extend(
-            self.links
-                .iter()
-                .map(|link| Line::of(&link.version).to_string()),
-        );
-        lines.join(", ")
+    fn value(&self, need: &Need) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.values.get(&need.id).cloned()
     }
 }
 
 /// Builds a [`Router`] from a chosen set of jobs: for tests, for two releases
 /// in one process, and for platforms where `inventory` finds nothing.
+///
+/// `D` is the data the router's worker lends each dispatch (see
+/// [`Job::Data`]); it is `()` until [`lending`](RouterBuilder::lending) says
+/// otherwise.
 ///
 /// ```
 /// # use jobwire::*;
@@ -191,26 +194,27 @@ impl Entry {
 /// # impl Job for Ping {
 /// #     const NAME: &'static str = "ping";
 /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
-/// #     type Previous = NoPrevious;
-/// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+/// #     type Previous = NoPrevious; type State = (); type Data = ();
+/// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
 /// # }
 /// let router = Router::builder()
 ///     .job::<Ping>()
 ///     .retired(Tombstone::new("pong"))
-///     .limits(Limits::default().max_payload_bytes(4096))
+///     .limits(jobwire::wire::Limits::default().with_max_payload_bytes(4096))
 ///     .build()?;
 /// # Ok::<(), RegistryError>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
-pub struct RouterBuilder {
+pub struct RouterBuilder<D = ()> {
     entries: Vec<Entry>,
     tombstones: Vec<Tombstone>,
-    state: State,
+    states: States,
     limits: Limits,
     catch_panics: bool,
+    data: PhantomData<fn(&mut D)>,
 }
 
-impl fmt::Debug for RouterBuilder {
+impl<D> fmt::Debug for RouterBuilder<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RouterBuilder")
             .field(
@@ -220,18 +224,40 @@ impl fmt::Debug for RouterBuilder {
             .field("tombstones", &self.tombstones)
             .field("limits", &self.limits)
             .field("catch_panics", &self.catch_panics)
+            .field("lends", &std::any::type_name::<D>())
             .finish_non_exhaustive()
     }
 }
 
-impl RouterBuilder {
+impl RouterBuilder<()> {
     pub(crate) fn new() -> Self {
         RouterBuilder {
             entries: Vec::new(),
             tombstones: Vec::new(),
-            state: State::default(),
+            states: States::default(),
             limits: Limits::default(),
             catch_panics: true,
+            data: PhantomData,
+        }
+    }
+}
+
+impl<D: Send + 'static> RouterBuilder<D> {
+    /// Says what the worker lends each dispatch: the router then takes a
+    /// [`Delivery`](crate::Delivery) carrying an `E`, and jobs whose
+    /// [`Job::Data`] is `E` (or `()`) may join it.
+    ///
+    /// ```
+    /// let builder = jobwire::Router::builder().lending::<String>();
+    /// ```
+    pub fn lending<E: Send + 'static>(self) -> RouterBuilder<E> {
+        RouterBuilder {
+            entries: self.entries,
+            tombstones: self.tombstones,
+            states: self.states,
+            limits: self.limits,
+            catch_panics: self.catch_panics,
+            data: PhantomData,
         }
     }
 
@@ -243,14 +269,14 @@ impl RouterBuilder {
     /// # impl Job for Ping {
     /// #     const NAME: &'static str = "ping";
     /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
-    /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type Previous = NoPrevious; type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// let router = Router::builder().job::<Ping>().build()?;
     /// # Ok::<(), RegistryError>(())
     /// ```
     pub fn job<J: Job>(mut self) -> Self {
-        self.entries.push(Entry::of::<J, crate::Active>());
+        self.entries.push(entry_of::<J, Active>());
         self
     }
 
@@ -269,14 +295,14 @@ impl RouterBuilder {
     /// # impl Job<Deprecated> for Fax {
     /// #     const NAME: &'static str = "fax";
     /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
-    /// #     type Previous = NoPrevious;
-    /// #     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     type Previous = NoPrevious; type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// let router = Router::builder().deprecated::<Fax>().build()?;
     /// # Ok::<(), RegistryError>(())
     /// ```
     pub fn deprecated<J: Job<Deprecated>>(mut self) -> Self {
-        self.entries.push(Entry::of::<J, Deprecated>());
+        self.entries.push(entry_of::<J, Deprecated>());
         self
     }
 
@@ -313,9 +339,9 @@ impl RouterBuilder {
         self
     }
 
-    /// Adds application state, which handlers reach with
-    /// [`Context::state`](crate::Context::state). One value per type; a second
-    /// value of the same type replaces the first.
+    /// Adds application state, which handlers that declare it as their
+    /// [`Job::State`] reach with [`Context::state`](crate::Context::state).
+    /// One value per type; a second value of the same type replaces the first.
     ///
     /// ```
     /// # use jobwire::*;
@@ -327,7 +353,7 @@ impl RouterBuilder {
     /// # Ok::<(), RegistryError>(())
     /// ```
     pub fn state<T: Any + Send + Sync>(mut self, value: T) -> Self {
-        self.state.insert(value);
+        self.states.insert(value);
         self
     }
 
@@ -337,9 +363,9 @@ impl RouterBuilder {
     /// # use jobwire::*;
     /// let router = Router::builder()
     ///     .retired(Tombstone::new("x"))
-    ///     .limits(Limits::default().max_payload_bytes(10))
+    ///     .limits(jobwire::wire::Limits::default().with_max_payload_bytes(10))
     ///     .build()?;
-    /// assert!(router.dispatch(br#"{"job":"x","version":"1.0.0","args":{}}"#).rejection().is_some());
+    /// assert!(router.dispatch_blocking(br#"{"job":"x","version":"1.0.0","args":{}}"#, &mut Delivery::new()).rejection().is_some());
     /// # Ok::<(), RegistryError>(())
     /// ```
     pub fn limits(mut self, limits: Limits) -> Self {
@@ -347,8 +373,9 @@ impl RouterBuilder {
         self
     }
 
-    /// Whether a panicking handler becomes a [`Failed`](crate::Outcome::Failed)
-    /// outcome (the default) or unwinds through `dispatch` to the caller.
+    /// Whether a panic in a job's own code (a `Deserialize` impl, an
+    /// upcaster, the handler) becomes a [`Failed`](crate::Outcome::Failed)
+    /// outcome (the default) or unwinds through the dispatch to the caller.
     ///
     /// Catching is the default because one bad payload must not stop the
     /// worker and every job queued behind it. Opt out if your worker has its
@@ -366,13 +393,14 @@ impl RouterBuilder {
     }
 
     /// Checks the set of jobs as a whole and builds the router. Every problem
-    /// found is reported together.
+    /// found is reported together: names, chains, and the state and data
+    /// each job declared.
     ///
     /// ```
     /// let error = jobwire::Router::builder().build().unwrap_err();
     /// assert_eq!(error.problems(), &[jobwire::Problem::Empty]);
     /// ```
-    pub fn build(mut self) -> Result<Router, RegistryError> {
+    pub fn build(mut self) -> Result<Router<D>, RegistryError> {
         // A stable order, whatever order the linker gave.
         self.entries
             .sort_by(|a, b| (a.name, &a.version).cmp(&(b.name, &b.version)));
@@ -386,6 +414,25 @@ impl RouterBuilder {
             check_chain(entry, &mut problems);
         }
         let names = index_names(&self.entries, &self.tombstones, &mut problems);
+        let lent = Need::of::<D>();
+        for entry in &mut self.entries {
+            if !entry.state.is_unit() {
+                entry.state_value = self.states.value(&entry.state);
+                if entry.state_value.is_none() {
+                    problems.push(Problem::MissingState {
+                        job: entry.name.to_owned(),
+                        type_name: entry.state.name.to_owned(),
+                    });
+                }
+            }
+            if !entry.data.is_unit() && entry.data.id != lent.id {
+                problems.push(Problem::DataNotLent {
+                    job: entry.name.to_owned(),
+                    needs: entry.data.name.to_owned(),
+                    lends: lent.name.to_owned(),
+                });
+            }
+        }
         if !problems.is_empty() {
             return Err(RegistryError { problems });
         }
@@ -393,11 +440,157 @@ impl RouterBuilder {
             self.entries,
             self.tombstones,
             names,
-            self.state,
+            self.states,
             self.limits,
             self.catch_panics,
         ))
     }
+}
+
+/// The jobs handed to a router do not hold together. Every problem found is
+/// listed, not just the first.
+///
+/// Its `Debug` shows the same text as its `Display`, as `anyhow::Error`'s
+/// does, so a test's `.unwrap()` prints the advice, not a struct dump.
+///
+/// ```
+/// let error = jobwire::Router::builder().build().unwrap_err();
+/// assert!(error.to_string().contains("linker"));
+/// assert!(format!("{error:?}").contains("use my_jobs as _;"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryError {
+    pub(crate) problems: Vec<Problem>,
+}
+
+impl RegistryError {
+    /// Every problem found, in a stable order.
+    ///
+    /// ```
+    /// let error = jobwire::Router::builder().build().unwrap_err();
+    /// assert_eq!(error.problems().len(), 1);
+    /// ```
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "jobwire registry is invalid ({} problem",
+            self.problems.len()
+        )?;
+        if self.problems.len() != 1 {
+            f.write_str("s")?;
+        }
+        f.write_str(")")?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
+/// One problem in a set of jobs; see [`RegistryError`].
+///
+/// ```
+/// let error = jobwire::Router::builder().build().unwrap_err();
+/// assert!(matches!(error.problems()[0], jobwire::Problem::Empty));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// Nothing is registered.
+    #[error("no jobs are registered: if jobs use `jobwire::register!`, the linker may have dropped them (a library crate that nothing in the binary references is not linked: write `use my_jobs as _;` beside the router), or this platform is not supported by `inventory`: add jobs with `Router::builder().job::<J>()`")]
+    Empty,
+    /// The same name and version are registered twice.
+    #[error("job `{name}` {version} is registered twice: remove one of the registrations")]
+    Duplicate {
+        /// The job name.
+        name: String,
+        /// Its version.
+        version: Version,
+    },
+    /// The same tombstone is registered twice.
+    #[error("tombstone `{name}` is registered twice: remove one of the registrations")]
+    DuplicateTombstone {
+        /// The retired name.
+        name: String,
+    },
+    /// Two jobs (or a job and an alias) claim one name.
+    #[error("name `{name}` is claimed by both {first} and {second}: every name and alias belongs to exactly one job")]
+    NameCollision {
+        /// The contested name.
+        name: String,
+        /// The first claimant, described.
+        first: String,
+        /// The second claimant, described.
+        second: String,
+    },
+    /// A retired name is reused by a job.
+    #[error("name `{name}` is retired and reserved, but {claimant} uses it: pick a new name (payloads under a retired name are discarded)")]
+    RetiredNameReused {
+        /// The reserved name.
+        name: String,
+        /// The job that claims it, described.
+        claimant: String,
+    },
+    /// A job name is empty, too long, or has characters outside the allowed set.
+    #[error("name {name:?} is not valid: {reason}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// Why it is not valid.
+        reason: &'static str,
+    },
+    /// The upcast chain leaves out a line.
+    #[error("job `{job}`: the upcast chain goes from {from} to {to}, leaving out the lines between: declare an upcaster for each")]
+    ChainGap {
+        /// The job name.
+        job: String,
+        /// The older version.
+        from: Version,
+        /// The newer version.
+        to: Version,
+    },
+    /// The upcast chain is not in ascending line order.
+    #[error("job `{job}`: the upcaster at {older} must be on an older line than {newer}: every link of the chain starts one line below the next")]
+    ChainOrder {
+        /// The job name.
+        job: String,
+        /// The link that should be older.
+        older: Version,
+        /// The link that should be newer.
+        newer: Version,
+    },
+    /// A job declares state the router was not given.
+    #[error("job `{job}` needs state of type `{type_name}`, which the router was not given: add it with `.state(...)` on the builder")]
+    MissingState {
+        /// The job name.
+        job: String,
+        /// The type it declared as `Job::State`.
+        type_name: String,
+    },
+    /// A job borrows per-dispatch data the router's worker does not lend.
+    #[error("job `{job}` borrows `{needs}` from each dispatch, but this router's worker lends `{lends}`: build the router with `.lending::<{needs}>()` and run it on a worker that lends it")]
+    DataNotLent {
+        /// The job name.
+        job: String,
+        /// The type it declared as `Job::Data`.
+        needs: String,
+        /// What the router lends.
+        lends: String,
+    },
 }
 
 /// Checks that the chain goes down one line at a time.
@@ -435,7 +628,7 @@ fn index_names(
     entries: &[Entry],
     tombstones: &[Tombstone],
     problems: &mut Vec<Problem>,
-) -> HashMap<&'static str, Slot, crate::router::NameHash> {
+) -> HashMap<&'static str, Slot, NameHash> {
     let mut claims: Vec<(&'static str, Claim)> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         claims.push((entry.name, Claim::Job(i)));
@@ -460,7 +653,7 @@ fn index_names(
         Claim::Retired(i) => format!("the tombstone of `{}`", tombstones[i].name),
     };
 
-    let mut names: HashMap<&'static str, Slot, crate::router::NameHash> = HashMap::default();
+    let mut names: HashMap<&'static str, Slot, NameHash> = HashMap::default();
     let mut owner: HashMap<&'static str, Claim> = HashMap::new();
     for (name, claim) in claims {
         if let Err(reason) = check_name(name) {
@@ -516,21 +709,4 @@ fn index_names(
         });
     }
     names
-}
-
-/// Job names are short, printable ASCII: letters, digits and `._-:/`.
-pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("a job name must not be empty");
-    }
-    if name.len() > 128 {
-        return Err("a job name must be at most 128 bytes");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'/'))
-    {
-        return Err("a job name may hold only ASCII letters, digits and `._-:/`");
-    }
-    Ok(())
 }

@@ -1,35 +1,26 @@
-//! The wire format: an envelope around a job's arguments.
-//!
-//! ```json
-//! {"job": "user.send_confirmation", "version": "2.1.0",
-//!  "args": {"user_id": 42, "message": "hello"},
-//!  "meta": {"id": "01J...", "enqueued_at": 1764000000000, "attempt": 0,
-//!           "headers": {"traceparent": "00-..."}}}
-//! ```
-//!
-//! The README carries the full specification. This module holds the optional
-//! metadata; reading is in `scan`, writing in `write`.
+//! The envelope's optional metadata: `meta`.
 
-use crate::decode::Text;
+use crate::wire::decode::Text;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fmt;
 
-/// Optional metadata carried beside a job's arguments.
+/// Optional metadata carried beside a job's arguments: the envelope's `meta`.
 ///
 /// When read from a payload, strings borrow from it: reading metadata does
-/// not allocate unless a string contains escapes.
+/// not allocate unless a string contains escapes. [`Meta::into_owned`] makes
+/// a copy that outlives the payload.
 ///
 /// ```
-/// use jobwire::Meta;
+/// use jobwire::wire::Meta;
 ///
 /// let meta = Meta::new()
-///     .id("job-7")
-///     .enqueued_at(1_764_000_000_000)
-///     .header("traceparent", "00-abc-def-01");
-/// assert_eq!(meta.get_id(), Some("job-7"));
+///     .with_id("job-7")
+///     .with_enqueued_at(1_764_000_000_000)
+///     .with_header("traceparent", "00-abc-def-01");
+/// assert_eq!(meta.id(), Some("job-7"));
 /// assert_eq!(meta.headers().get("traceparent").as_deref(), Some("00-abc-def-01"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -40,6 +31,8 @@ pub struct Meta<'a> {
     enqueued_at: Option<u64>,
     #[serde(skip_serializing_if = "is_zero")]
     attempt: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    defers: u32,
     #[serde(skip_serializing_if = "Headers::is_empty")]
     headers: Headers<'a>,
 }
@@ -52,7 +45,7 @@ impl<'a> Meta<'a> {
     /// Empty metadata.
     ///
     /// ```
-    /// assert!(jobwire::Meta::new().is_empty());
+    /// assert!(jobwire::wire::Meta::new().is_empty());
     /// ```
     pub fn new() -> Self {
         Meta::default()
@@ -61,9 +54,9 @@ impl<'a> Meta<'a> {
     /// Sets the job id, any string unique to this job (a UUID, a ULID).
     ///
     /// ```
-    /// assert_eq!(jobwire::Meta::new().id("a").get_id(), Some("a"));
+    /// assert_eq!(jobwire::wire::Meta::new().with_id("a").id(), Some("a"));
     /// ```
-    pub fn id(mut self, id: impl Into<Cow<'a, str>>) -> Self {
+    pub fn with_id(mut self, id: impl Into<Cow<'a, str>>) -> Self {
         self.id = Some(id.into());
         self
     }
@@ -71,9 +64,9 @@ impl<'a> Meta<'a> {
     /// Sets the enqueue time, in milliseconds since the Unix epoch (UTC).
     ///
     /// ```
-    /// assert_eq!(jobwire::Meta::new().enqueued_at(5).get_enqueued_at(), Some(5));
+    /// assert_eq!(jobwire::wire::Meta::new().with_enqueued_at(5).enqueued_at(), Some(5));
     /// ```
-    pub fn enqueued_at(mut self, unix_millis: u64) -> Self {
+    pub fn with_enqueued_at(mut self, unix_millis: u64) -> Self {
         self.enqueued_at = Some(unix_millis);
         self
     }
@@ -81,20 +74,31 @@ impl<'a> Meta<'a> {
     /// Sets the number of attempts already made.
     ///
     /// ```
-    /// assert_eq!(jobwire::Meta::new().attempt(2).get_attempt(), 2);
+    /// assert_eq!(jobwire::wire::Meta::new().with_attempt(2).attempt(), 2);
     /// ```
-    pub fn attempt(mut self, attempt: u32) -> Self {
+    pub fn with_attempt(mut self, attempt: u32) -> Self {
         self.attempt = attempt;
+        self
+    }
+
+    /// Sets the number of times the payload was put off without counting an
+    /// attempt: deferred for another release, snoozed, or interrupted.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::wire::Meta::new().with_defers(4).defers(), 4);
+    /// ```
+    pub fn with_defers(mut self, defers: u32) -> Self {
+        self.defers = defers;
         self
     }
 
     /// Adds a header, such as trace context.
     ///
     /// ```
-    /// let meta = jobwire::Meta::new().header("tenant", "acme");
+    /// let meta = jobwire::wire::Meta::new().with_header("tenant", "acme");
     /// assert_eq!(meta.headers().get("tenant").as_deref(), Some("acme"));
     /// ```
-    pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.insert(key.into(), value.into());
         self
     }
@@ -102,37 +106,66 @@ impl<'a> Meta<'a> {
     /// The job id, if the producer set one.
     ///
     /// ```
-    /// assert_eq!(jobwire::Meta::new().get_id(), None);
+    /// assert_eq!(jobwire::wire::Meta::new().id(), None);
     /// ```
-    pub fn get_id(&self) -> Option<&str> {
+    pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
     }
 
     /// The enqueue time in milliseconds since the Unix epoch, if set.
     ///
     /// ```
-    /// assert_eq!(jobwire::Meta::new().get_enqueued_at(), None);
+    /// assert_eq!(jobwire::wire::Meta::new().enqueued_at(), None);
     /// ```
-    pub fn get_enqueued_at(&self) -> Option<u64> {
+    pub fn enqueued_at(&self) -> Option<u64> {
         self.enqueued_at
     }
 
     /// The number of attempts already made; 0 when not set.
     ///
     /// ```
-    /// assert_eq!(jobwire::Meta::new().get_attempt(), 0);
+    /// assert_eq!(jobwire::wire::Meta::new().attempt(), 0);
     /// ```
-    pub fn get_attempt(&self) -> u32 {
+    pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// How many times the payload was put off without counting an attempt;
+    /// 0 when not set.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::wire::Meta::new().defers(), 0);
+    /// ```
+    pub fn defers(&self) -> u32 {
+        self.defers
     }
 
     /// The headers.
     ///
     /// ```
-    /// assert!(jobwire::Meta::new().headers().is_empty());
+    /// assert!(jobwire::wire::Meta::new().headers().is_empty());
     /// ```
     pub fn headers(&self) -> &Headers<'a> {
         &self.headers
+    }
+
+    /// A copy that owns its strings, so it outlives the payload.
+    ///
+    /// ```
+    /// let owned: jobwire::wire::Meta<'static> = {
+    ///     let id = String::from("j-1");
+    ///     jobwire::wire::Meta::new().with_id(id.as_str()).into_owned()
+    /// };
+    /// assert_eq!(owned.id(), Some("j-1"));
+    /// ```
+    pub fn into_owned(self) -> Meta<'static> {
+        Meta {
+            id: self.id.map(|id| Cow::Owned(id.into_owned())),
+            enqueued_at: self.enqueued_at,
+            attempt: self.attempt,
+            defers: self.defers,
+            headers: self.headers.into_owned(),
+        }
     }
 
     pub(crate) fn set_id(&mut self, id: Option<Cow<'a, str>>) {
@@ -147,24 +180,29 @@ impl<'a> Meta<'a> {
         self.attempt = attempt;
     }
 
+    pub(crate) fn set_defers(&mut self, defers: u32) {
+        self.defers = defers;
+    }
+
     /// Keeps the headers as read, after checking they are an object of
     /// strings, so a bad payload is rejected at dispatch and not half-way
     /// through a handler.
     pub(crate) fn set_raw_headers(&mut self, raw: &'a str) -> Result<(), serde_json::Error> {
         serde_json::from_str::<Check>(raw)?;
-        self.headers.raw = Some(raw);
+        self.headers.raw = Some(Cow::Borrowed(raw));
         Ok(())
     }
 
     /// Whether no field is set, in which case no `meta` is written.
     ///
     /// ```
-    /// assert!(!jobwire::Meta::new().attempt(1).is_empty());
+    /// assert!(!jobwire::wire::Meta::new().with_attempt(1).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.id.is_none()
             && self.enqueued_at.is_none()
             && self.attempt == 0
+            && self.defers == 0
             && self.headers.is_empty()
     }
 }
@@ -177,7 +215,7 @@ impl<'a> Meta<'a> {
 /// allocation.
 ///
 /// ```
-/// let meta = jobwire::Meta::new().header("a", "1").header("b", "2");
+/// let meta = jobwire::wire::Meta::new().with_header("a", "1").with_header("b", "2");
 /// let pairs: Vec<_> = meta.headers().iter().collect();
 /// assert_eq!(pairs.len(), 2);
 /// assert_eq!(meta.headers().get("b").as_deref(), Some("2"));
@@ -185,7 +223,7 @@ impl<'a> Meta<'a> {
 #[derive(Clone, Default)]
 pub struct Headers<'a> {
     /// The JSON object as read, checked to hold only strings.
-    raw: Option<&'a str>,
+    raw: Option<Cow<'a, str>>,
     added: Vec<(String, String)>,
 }
 
@@ -193,13 +231,13 @@ impl Headers<'_> {
     /// The value of `key`, if present.
     ///
     /// ```
-    /// assert_eq!(jobwire::Meta::new().headers().get("x"), None);
+    /// assert_eq!(jobwire::wire::Meta::new().headers().get("x"), None);
     /// ```
     pub fn get(&self, key: &str) -> Option<Cow<'_, str>> {
         if let Some((_, value)) = self.added.iter().find(|(k, _)| k == key) {
             return Some(Cow::Borrowed(value));
         }
-        let raw = self.raw?;
+        let raw = self.raw.as_deref()?;
         let mut found = None;
         let mut deserializer = serde_json::Deserializer::from_str(raw);
         // The raw text was checked when it was read; a failure finds nothing.
@@ -215,7 +253,7 @@ impl Headers<'_> {
     /// Every header, in the order written.
     ///
     /// ```
-    /// assert_eq!(jobwire::Meta::new().headers().iter().count(), 0);
+    /// assert_eq!(jobwire::wire::Meta::new().headers().iter().count(), 0);
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
         self.raw_pairs().chain(
@@ -228,13 +266,21 @@ impl Headers<'_> {
     /// Whether there are no headers.
     ///
     /// ```
-    /// assert!(jobwire::Meta::new().headers().is_empty());
+    /// assert!(jobwire::wire::Meta::new().headers().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.added.is_empty()
             && self
                 .raw
+                .as_deref()
                 .is_none_or(|raw| raw.bytes().filter(|b| !b.is_ascii_whitespace()).eq(*b"{}"))
+    }
+
+    fn into_owned(self) -> Headers<'static> {
+        Headers {
+            raw: self.raw.map(|raw| Cow::Owned(raw.into_owned())),
+            added: self.added,
+        }
     }
 
     fn insert(&mut self, key: String, value: String) {
@@ -248,6 +294,7 @@ impl Headers<'_> {
         // The raw text was checked to be an object of strings when it was
         // read, so this parse cannot fail; if it somehow did, no pairs show.
         self.raw
+            .as_deref()
             .and_then(|raw| serde_json::from_str::<Pairs<'_>>(raw).ok())
             .map(|pairs| pairs.0)
             .unwrap_or_default()

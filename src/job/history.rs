@@ -6,13 +6,13 @@
 //! resolved at compile time: the payload is deserialized once, straight into
 //! the old type, and each step is a plain Rust conversion.
 
-use crate::decode::{decode_prefix, decode_value};
-use crate::version::Line;
+use crate::job::error::{guarded, Step};
+use crate::job::json::{JsonHistory, JsonUpcast};
+use crate::wire::{decode_prefix, Line};
 use crate::{DowncastError, UpcastError};
 use semver::Version;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::Value;
 use std::marker::PhantomData;
 
 /// The type of a previous line of a job's arguments, with the typed,
@@ -45,7 +45,9 @@ use std::marker::PhantomData;
 ///     const NAME: &'static str = "user.reset_password";
 ///     const VERSION: Version = Version::new(2, 0, 0);
 ///     type Previous = ResetPasswordV1;
-///     fn perform(self, _ctx: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+///     type State = ();
+///     type Data = ();
+///     async fn perform(self, _ctx: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
 /// }
 /// ```
 pub trait Upcast: DeserializeOwned + 'static {
@@ -63,6 +65,13 @@ pub trait Upcast: DeserializeOwned + 'static {
 /// The reverse of [`Upcast`]: expresses a current payload in the previous
 /// line's format, so that producers of a new release can write what workers
 /// of the previous release can perform. Required by [`BreakingChange`].
+///
+/// While the write policy is "previous", *every* job of this type goes
+/// through the downcast, including those that the new release performs
+/// itself: a field the previous line has no room for does not reach any
+/// handler until the flip to "current". Declare `LOSSLESS` only when
+/// `upcast(downcast(x)) == x` for every `x`; the testing kit checks the claim
+/// whenever it is made, and producers warn once per job type when it is not.
 ///
 /// ```
 /// use jobwire::{Downcast, DowncastError, NoPrevious, Upcast, UpcastError};
@@ -94,68 +103,11 @@ pub trait Upcast: DeserializeOwned + 'static {
 /// ```
 pub trait Downcast: Upcast + Serialize {
     /// Whether `upcast(downcast(x))` gives back `x` for every `x`. The testing
-    /// kit checks the claim.
+    /// kit checks the claim whenever it is made.
     const LOSSLESS: bool = false;
     /// Expresses `next` in this line's format.
     fn downcast(next: &Self::Next) -> Result<Self, DowncastError>;
 }
-
-/// A previous line whose Rust type has been deleted: the upcaster works on
-/// JSON. Use it as `Previous = Json<Marker>`, where `Marker` implements
-/// `JsonUpcast`.
-///
-/// ```
-/// use jobwire::{Json, JsonUpcast, NoPrevious, Upcast, UpcastError};
-/// use semver::Version;
-/// use serde::{Deserialize, Serialize};
-/// use serde_json::Value;
-///
-/// /// 0.x, whose type is long gone, called the field `text`.
-/// enum ResizeV0 {}
-///
-/// impl JsonUpcast for ResizeV0 {
-///     const VERSION: Version = Version::new(0, 9, 0);
-///     type Previous = NoPrevious;
-///     fn upcast(mut args: Value) -> Result<Value, UpcastError> {
-///         let object = args.as_object_mut().ok_or_else(|| UpcastError::new("not an object"))?;
-///         let text = object.remove("text").ok_or_else(|| UpcastError::new("no `text`"))?;
-///         object.insert("caption".into(), text);
-///         Ok(args)
-///     }
-/// }
-///
-/// #[derive(Serialize, Deserialize)]
-/// struct ResizeV1 { caption: String }
-///
-/// impl Upcast for ResizeV1 {
-///     const VERSION: Version = Version::new(1, 0, 0);
-///     type Next = ResizeV1; // for the example: a real job's Next is the job
-///     type Previous = Json<ResizeV0>;
-///     fn upcast(self) -> Result<ResizeV1, UpcastError> { Ok(self) }
-/// }
-/// ```
-pub trait JsonUpcast: 'static {
-    /// The newest version of the deleted line.
-    const VERSION: Version;
-    /// The line before this one: [`NoPrevious`] or another `Json<_>`.
-    type Previous: History<Value>;
-    /// Rewrites the arguments of this line into the next line's arguments.
-    fn upcast(args: Value) -> Result<Value, UpcastError>;
-}
-
-/// Marks a [`JsonUpcast`] type as a link of a typed chain. See [`JsonUpcast`].
-///
-/// ```
-/// # use jobwire::{Json, JsonUpcast, NoPrevious, UpcastError};
-/// # enum V0 {}
-/// # impl JsonUpcast for V0 {
-/// #     const VERSION: semver::Version = semver::Version::new(0, 1, 0);
-/// #     type Previous = NoPrevious;
-/// #     fn upcast(v: serde_json::Value) -> Result<serde_json::Value, UpcastError> { Ok(v) }
-/// # }
-/// type Previous = Json<V0>;
-/// ```
-pub struct Json<M>(PhantomData<M>, Never);
 
 /// The end of a chain: the job has no line before this one.
 ///
@@ -166,7 +118,9 @@ pub struct Json<M>(PhantomData<M>, Never);
 ///     const NAME: &'static str = "ping";
 ///     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
 ///     type Previous = NoPrevious;
-///     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+///     type State = ();
+///     type Data = ();
+///     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
 /// }
 /// ```
 #[derive(Debug)]
@@ -190,13 +144,17 @@ pub enum NoPrevious {}
 /// #     fn upcast(self) -> Result<Notify, UpcastError> { Ok(Notify { user_ids: vec![self.user_id] }) }
 /// # }
 /// # impl Downcast for NotifyV1 {
-/// #     fn downcast(n: &Notify) -> Result<Self, DowncastError> { Ok(NotifyV1 { user_id: n.user_ids[0] }) }
+/// #     fn downcast(n: &Notify) -> Result<Self, DowncastError> {
+/// #         n.user_ids.first().map(|&user_id| NotifyV1 { user_id }).ok_or_else(|| DowncastError::new("empty"))
+/// #     }
 /// # }
 /// impl Job for Notify {
 ///     const NAME: &'static str = "user.notify";
 ///     const VERSION: Version = Version::new(2, 0, 0);
 ///     type Previous = BreakingChange<NotifyV1>;
-///     fn perform(self, _: &Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+///     type State = ();
+///     type Data = ();
+///     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
 /// }
 /// ```
 pub struct BreakingChange<P>(PhantomData<P>, Never);
@@ -206,30 +164,74 @@ pub struct BreakingChange<P>(PhantomData<P>, Never);
 pub enum Never {}
 
 /// One link of a chain, as the registry sees it.
-#[doc(hidden)]
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkInfo {
-    pub version: Version,
-    pub json: bool,
+pub(crate) struct LinkInfo {
+    pub(crate) version: Version,
+    pub(crate) json: bool,
 }
 
 /// Why a chain could not produce the current type.
 #[doc(hidden)]
 #[derive(Debug)]
 pub enum ChainError {
-    /// The payload did not deserialize into the line's type.
+    /// The payload did not deserialize into the line's type (serde's error,
+    /// positioned in the text the chain was given).
     Decode(serde_json::Error),
+    /// The text a JSON-level link was given does not parse: a message, the
+    /// byte offset in that text, and whether it is a syntax error (rather
+    /// than, say, a key written twice).
+    Json {
+        /// What is wrong.
+        message: String,
+        /// Where, in the text given to the chain.
+        at: usize,
+        /// A syntax error, as opposed to arguments that do not fit.
+        syntax: bool,
+    },
     /// An upcaster failed.
     Upcast {
+        /// The version the step started from.
         from: Version,
+        /// The version it was upcasting to.
         to: Version,
+        /// The upcaster's error.
         error: UpcastError,
+    },
+    /// A step panicked.
+    Panic {
+        /// Which step.
+        step: Step,
+        /// The panic's message.
+        message: String,
     },
 }
 
-/// The lines before `Target`. Implemented by [`NoPrevious`], by every
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::NoPrevious {}
+    impl<P: super::Upcast> Sealed for P {}
+    impl<M> Sealed for super::Json<M> {}
+    impl<P> Sealed for super::BreakingChange<P> {}
+}
+
+/// Marks a [`JsonUpcast`] type as a link of a typed chain: `Previous =
+/// Json<Marker>`. See [`JsonUpcast`].
+///
+/// ```
+/// # use jobwire::{Json, JsonArgs, JsonUpcast, NoPrevious, UpcastError};
+/// # enum V0 {}
+/// # impl JsonUpcast for V0 {
+/// #     const VERSION: semver::Version = semver::Version::new(0, 1, 0);
+/// #     type Previous = NoPrevious;
+/// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
+/// # }
+/// type Previous = Json<V0>;
+/// ```
+pub struct Json<M>(PhantomData<M>, Never);
+
+/// The lines before `Target`: implemented by [`NoPrevious`], by every
 /// [`Upcast`] type whose `Next` is `Target`, by [`Json<M>`] and by
-/// [`BreakingChange<P>`]; its methods are jobwire's own.
+/// [`BreakingChange<P>`]. It is sealed: its methods are jobwire's own.
 ///
 /// ```
 /// use jobwire::{History, NoPrevious};
@@ -242,18 +244,21 @@ pub enum ChainError {
     note = "`Previous` is `NoPrevious`, an `Upcast` type whose `Next` is `{Target}`, `Json<M>` with `M: JsonUpcast`, or `BreakingChange<P>`",
     note = "`BreakingChange<P>` needs `impl Downcast for P`: in the release that breaks compatibility, producers under `WritePolicy::Previous` must be able to write what the previous release reads"
 )]
-pub trait History<Target>: 'static {
+pub trait History<Target>: sealed::Sealed + 'static {
     /// Decodes a payload on `line` into `Target`, returning it and the bytes
-    /// consumed, or `None` when no link reads that line.
+    /// consumed, or `None` when no link reads that line. With `catch`, a panic
+    /// in a `Deserialize` impl or an upcaster becomes `ChainError::Panic`.
     #[doc(hidden)]
     fn decode(
         line: Line,
         text: &str,
         target: &Version,
+        catch: bool,
     ) -> Option<Result<(Target, usize), ChainError>>;
 
     /// Lists the links, newest first.
     #[doc(hidden)]
+    #[allow(private_interfaces)]
     fn links(out: &mut Vec<LinkInfo>);
 
     /// The version the previous release writes, when this release breaks it.
@@ -262,9 +267,23 @@ pub trait History<Target>: 'static {
         None
     }
 
+    /// Whether the downcast to the previous release is declared lossless,
+    /// when this release breaks it.
+    #[doc(hidden)]
+    fn lossless() -> Option<bool> {
+        None
+    }
+
     /// Writes `target` in the previous release's format.
     #[doc(hidden)]
     fn write_previous(_target: &Target, _out: &mut Vec<u8>) -> Option<Result<(), PreviousError>> {
+        None
+    }
+
+    /// Downcasts `target` and upcasts it back, when this release breaks the
+    /// previous one: for the testing kit's check of `LOSSLESS`.
+    #[doc(hidden)]
+    fn round_trip(_target: &Target) -> Option<Result<Target, String>> {
         None
     }
 }
@@ -274,14 +293,59 @@ pub trait History<Target>: 'static {
 pub enum PreviousError {
     Downcast(DowncastError),
     Serialize(serde_json::Error),
+    Panic(String),
 }
 
 impl<T> History<T> for NoPrevious {
-    fn decode(_: Line, _: &str, _: &Version) -> Option<Result<(T, usize), ChainError>> {
+    fn decode(_: Line, _: &str, _: &Version, _: bool) -> Option<Result<(T, usize), ChainError>> {
         None
     }
 
+    #[allow(private_interfaces)]
     fn links(_: &mut Vec<LinkInfo>) {}
+}
+
+/// Decodes `text` as the type of the line at `version`, catching a panic in
+/// its `Deserialize` impl.
+pub(crate) fn decode_typed<T: DeserializeOwned>(
+    text: &str,
+    version: &Version,
+    catch: bool,
+) -> Result<(T, usize), ChainError> {
+    match guarded(catch, || decode_prefix::<T>(text)) {
+        Ok(decoded) => decoded.map_err(ChainError::Decode),
+        Err(message) => Err(ChainError::Panic {
+            step: Step::Decode {
+                version: version.clone(),
+            },
+            message,
+        }),
+    }
+}
+
+/// Runs one upcast step, catching a panic in it.
+pub(crate) fn upcast_step<A, B>(
+    value: A,
+    from: &Version,
+    to: &Version,
+    catch: bool,
+    step: impl FnOnce(A) -> Result<B, UpcastError>,
+) -> Result<B, ChainError> {
+    match guarded(catch, || step(value)) {
+        Ok(Ok(next)) => Ok(next),
+        Ok(Err(error)) => Err(ChainError::Upcast {
+            from: from.clone(),
+            to: to.clone(),
+            error,
+        }),
+        Err(message) => Err(ChainError::Panic {
+            step: Step::Upcast {
+                from: from.clone(),
+                to: to.clone(),
+            },
+            message,
+        }),
+    }
 }
 
 impl<P: Upcast> History<P::Next> for P {
@@ -289,23 +353,20 @@ impl<P: Upcast> History<P::Next> for P {
         line: Line,
         text: &str,
         target: &Version,
+        catch: bool,
     ) -> Option<Result<(P::Next, usize), ChainError>> {
         let decoded = if line == Line::of(&P::VERSION) {
-            decode_prefix::<P>(text).map_err(ChainError::Decode)
+            decode_typed::<P>(text, &P::VERSION, catch)
         } else {
-            P::Previous::decode(line, text, &P::VERSION)?
+            P::Previous::decode(line, text, &P::VERSION, catch)?
         };
         Some(decoded.and_then(|(old, used)| {
-            old.upcast()
-                .map(|next| (next, used))
-                .map_err(|error| ChainError::Upcast {
-                    from: P::VERSION,
-                    to: target.clone(),
-                    error,
-                })
+            let next = upcast_step(old, &P::VERSION, target, catch, P::upcast)?;
+            Ok((next, used))
         }))
     }
 
+    #[allow(private_interfaces)]
     fn links(out: &mut Vec<LinkInfo>) {
         out.push(LinkInfo {
             version: P::VERSION,
@@ -316,29 +377,38 @@ impl<P: Upcast> History<P::Next> for P {
 }
 
 impl<M: JsonUpcast, T: DeserializeOwned> History<T> for Json<M> {
-    fn decode(line: Line, text: &str, target: &Version) -> Option<Result<(T, usize), ChainError>> {
-        let decoded = if line == Line::of(&M::VERSION) {
-            decode_prefix::<Value>(text).map_err(ChainError::Decode)
-        } else {
-            M::Previous::decode(line, text, &M::VERSION)?
-        };
-        Some(decoded.and_then(|(old, used)| {
-            let upcast = M::upcast(old).map_err(|error| ChainError::Upcast {
-                from: M::VERSION,
-                to: target.clone(),
-                error,
-            })?;
-            let next = decode_value::<T>(upcast).map_err(ChainError::Decode)?;
-            Ok((next, used))
+    fn decode(
+        line: Line,
+        text: &str,
+        target: &Version,
+        catch: bool,
+    ) -> Option<Result<(T, usize), ChainError>> {
+        let decoded = <Json<M> as JsonHistory>::decode_json(line, text, target, catch)?;
+        Some(decoded.and_then(|(args, used)| {
+            let rebuilt = args.to_json();
+            match decode_typed::<T>(&rebuilt, target, catch) {
+                Ok((next, _)) => Ok((next, used)),
+                // The rebuilt text is not the payload: its positions mean
+                // nothing to the producer, so the error points at `args`.
+                Err(ChainError::Decode(error)) => {
+                    let mut message = error.to_string();
+                    if let Some(cut) = message.rfind(" at line ") {
+                        message.truncate(cut);
+                    }
+                    Err(ChainError::Json {
+                        message: format!("after the upcast to {target}: {message}"),
+                        at: 0,
+                        syntax: false,
+                    })
+                }
+                Err(other) => Err(other),
+            }
         }))
     }
 
+    #[allow(private_interfaces)]
     fn links(out: &mut Vec<LinkInfo>) {
-        out.push(LinkInfo {
-            version: M::VERSION,
-            json: true,
-        });
-        M::Previous::links(out);
+        <Json<M> as JsonHistory>::json_links(out);
     }
 }
 
@@ -347,10 +417,12 @@ impl<P: Downcast> History<P::Next> for BreakingChange<P> {
         line: Line,
         text: &str,
         target: &Version,
+        catch: bool,
     ) -> Option<Result<(P::Next, usize), ChainError>> {
-        <P as History<P::Next>>::decode(line, text, target)
+        <P as History<P::Next>>::decode(line, text, target, catch)
     }
 
+    #[allow(private_interfaces)]
     fn links(out: &mut Vec<LinkInfo>) {
         <P as History<P::Next>>::links(out)
     }
@@ -359,10 +431,27 @@ impl<P: Downcast> History<P::Next> for BreakingChange<P> {
         Some(P::VERSION)
     }
 
+    fn lossless() -> Option<bool> {
+        Some(P::LOSSLESS)
+    }
+
     fn write_previous(target: &P::Next, out: &mut Vec<u8>) -> Option<Result<(), PreviousError>> {
-        Some(match P::downcast(target) {
-            Ok(previous) => serde_json::to_writer(out, &previous).map_err(PreviousError::Serialize),
-            Err(error) => Err(PreviousError::Downcast(error)),
+        Some(match guarded(true, || P::downcast(target)) {
+            Ok(Ok(previous)) => {
+                serde_json::to_writer(out, &previous).map_err(PreviousError::Serialize)
+            }
+            Ok(Err(error)) => Err(PreviousError::Downcast(error)),
+            Err(message) => Err(PreviousError::Panic(message)),
         })
+    }
+
+    fn round_trip(target: &P::Next) -> Option<Result<P::Next, String>> {
+        let back = match guarded(true, || P::downcast(target).map(P::upcast)) {
+            Ok(Ok(Ok(back))) => Ok(back),
+            Ok(Ok(Err(error))) => Err(format!("upcast back: {error}")),
+            Ok(Err(error)) => Err(format!("downcast: {error}")),
+            Err(message) => Err(message),
+        };
+        Some(back)
     }
 }

@@ -6,9 +6,9 @@
 //! skipped (and decoded from their borrowed slice later) when it did not.
 //! Nothing here allocates unless a string has escapes.
 
-use crate::decode::{decode_prefix, json_error_at, locate, Text};
-use crate::skip::skip_value;
-use crate::{Meta, RejectError};
+use crate::wire::decode::{decode_prefix, json_error_at, locate, Text};
+use crate::wire::skip::{plain_prefix, skip_value};
+use crate::wire::{Meta, RejectError};
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -27,6 +27,8 @@ pub(crate) struct Head<'a> {
     pub(crate) meta: Option<Meta<'a>>,
     /// Where the arguments stand, when they were skipped.
     pub(crate) args: Option<(usize, usize)>,
+    /// Where an iterable job's `progress` object stands.
+    pub(crate) progress: Option<(usize, usize)>,
 }
 
 /// The envelope keys jobwire knows.
@@ -35,6 +37,7 @@ pub(crate) enum Key {
     Version,
     Args,
     Meta,
+    Progress,
     Other,
 }
 
@@ -45,6 +48,7 @@ impl Key {
             "version" => Key::Version,
             "args" => Key::Args,
             "meta" => Key::Meta,
+            "progress" => Key::Progress,
             _ => Key::Other,
         }
     }
@@ -77,7 +81,7 @@ impl<'a> Scan<'a> {
 
     /// The next key of the object the cursor is in, positioned at its value;
     /// `None` after the closing brace. `first` is true before the first key.
-    fn object_key(
+    pub(crate) fn object_key(
         &mut self,
         first: &mut bool,
     ) -> Result<Option<(Cow<'a, str>, usize)>, Box<RejectError>> {
@@ -122,7 +126,7 @@ impl<'a> Scan<'a> {
         }
         self.pos += 1;
         let mut meta = Meta::new();
-        let mut seen = [false; 4];
+        let mut seen = [false; 5];
         let mut first = true;
         while let Some((key, at)) = self.object_key(&mut first)? {
             let (slot, name) = match key.as_ref() {
@@ -130,6 +134,7 @@ impl<'a> Scan<'a> {
                 "enqueued_at" => (1, "meta.enqueued_at"),
                 "attempt" => (2, "meta.attempt"),
                 "headers" => (3, "meta.headers"),
+                "defers" => (4, "meta.defers"),
                 _ => {
                     self.skip()?;
                     continue;
@@ -158,6 +163,7 @@ impl<'a> Scan<'a> {
                 }
                 1 => meta.set_enqueued_at(self.value::<Option<u64>>().map_err(in_meta)?),
                 2 => meta.set_attempt(self.value::<Option<u32>>().map_err(in_meta)?.unwrap_or(0)),
+                4 => meta.set_defers(self.value::<Option<u32>>().map_err(in_meta)?.unwrap_or(0)),
                 _ => {
                     let start = self.pos;
                     if self.peek() == Some(b'n') {
@@ -220,7 +226,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Skips one value, checking that it is JSON, without building it.
-    fn skip(&mut self) -> Result<(), Box<RejectError>> {
+    pub(crate) fn skip(&mut self) -> Result<(), Box<RejectError>> {
         match skip_value(self.text.as_bytes(), self.pos) {
             Ok(end) => {
                 self.pos = end;
@@ -265,6 +271,15 @@ impl<'a> Scan<'a> {
             Key::Args => {
                 self.once(head.args.is_some(), "args", at)?;
                 head.args = Some(self.skip_args()?);
+            }
+            Key::Progress => {
+                self.once(head.progress.is_some(), "progress", at)?;
+                let start = self.pos;
+                if self.peek() != Some(b'{') {
+                    return Err(self.malformed(start, "`progress` must be a JSON object"));
+                }
+                self.skip()?;
+                head.progress = Some((start, self.pos));
             }
             Key::Other => self.skip()?,
         }
@@ -321,12 +336,12 @@ impl<'a> Scan<'a> {
         Err(self.malformed(self.pos, message))
     }
 
-    fn duplicate(&self, key: &'static str, at: usize) -> Box<RejectError> {
+    pub(crate) fn duplicate(&self, key: &'static str, at: usize) -> Box<RejectError> {
         let (line, column) = locate(self.text, at);
         Box::new(RejectError::DuplicateKey { key, line, column })
     }
 
-    fn malformed(&self, at: usize, message: &str) -> Box<RejectError> {
+    pub(crate) fn malformed(&self, at: usize, message: &str) -> Box<RejectError> {
         let (line, column) = locate(self.text, at);
         Box::new(RejectError::Malformed {
             message: message.to_owned(),
@@ -335,7 +350,7 @@ impl<'a> Scan<'a> {
         })
     }
 
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
 
@@ -343,69 +358,6 @@ impl<'a> Scan<'a> {
         let bytes = self.text.as_bytes();
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(self.pos) {
             self.pos += 1;
-        }
-    }
-}
-
-/// The length of the prefix of `bytes` with no `"`, `\\` or control
-/// character: eight bytes at a time, then one by one.
-fn plain_prefix(bytes: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // The lowest flagged byte is exact; higher ones may be false positives,
-    // so only the first is used.
-    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
-    let zero = |word: u64| below(word, 1);
-    let mut chunks = bytes.chunks_exact(8);
-    let mut done = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let special = zero(word ^ (ONES * u64::from(b'"')))
-            | zero(word ^ (ONES * u64::from(b'\\')))
-            | below(word, 0x20);
-        if special != 0 {
-            return done + (special.trailing_zeros() / 8) as usize;
-        }
-        done += 8;
-    }
-    done + chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .unwrap_or(chunks.remainder().len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::plain_prefix;
-
-    #[test]
-    fn plain_prefix_stops_at_the_first_special_byte() {
-        let naive = |bytes: &[u8]| {
-            bytes
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .unwrap_or(bytes.len())
-        };
-        let mut cases: Vec<Vec<u8>> = vec![
-            b"".to_vec(),
-            b"abc".to_vec(),
-            b"user.confirmation\"".to_vec(),
-        ];
-        for len in 0..20 {
-            for special in [b'"', b'\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', b'#'] {
-                for at in 0..=len {
-                    let mut bytes = vec![b'a'; len];
-                    bytes.insert(at, special);
-                    bytes.push(b'"');
-                    cases.push(bytes);
-                }
-            }
-        }
-        for bytes in cases {
-            assert_eq!(plain_prefix(&bytes), naive(&bytes), "{bytes:?}");
         }
     }
 }

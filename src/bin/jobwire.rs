@@ -1,0 +1,95 @@
+//! `jobwire`: the command for CI pipelines and deploy scripts.
+//!
+//! ```text
+//! jobwire check MANIFESTS_DIR              the recorded release against the released ones
+//! jobwire check EARLIER.json... CURRENT.json
+//! jobwire release MANIFESTS_DIR LABEL      record current.json as the next released manifest
+//! ```
+//!
+//! Exit codes: 0 when the deploy is safe, 1 when a finding is breaking, 2
+//! when the command is misused or a manifest cannot be read.
+
+use jobwire::check::{check_window, record_release, released_manifests, Manifest, CURRENT_FILE};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  jobwire check MANIFESTS_DIR
+      checks MANIFESTS_DIR/current.json (written by `jobwire::check::assert_safe_deploy`
+      under JOBWIRE_BLESS=1) against every released manifest in MANIFESTS_DIR
+  jobwire check EARLIER.json... CURRENT.json
+      checks CURRENT.json against the earlier releases, oldest first
+  jobwire release MANIFESTS_DIR LABEL
+      records MANIFESTS_DIR/current.json as the next released manifest, NNNN-LABEL.json
+
+exit codes: 0 safe, 1 breaking, 2 misuse or unreadable manifest";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match refs.as_slice() {
+        ["check", paths @ ..] if !paths.is_empty() => check(paths),
+        ["release", dir, label] => release(dir, label),
+        ["-h" | "--help" | "help"] => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(paths: &[&str]) -> ExitCode {
+    let files: Vec<PathBuf> = match paths {
+        [dir] if Path::new(dir).is_dir() => match released_manifests(dir) {
+            Ok(mut files) => {
+                files.push(Path::new(dir).join(CURRENT_FILE));
+                files
+            }
+            Err(error) => {
+                eprintln!("jobwire: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        [_] => {
+            eprintln!("jobwire check: give a folder of manifests, or two manifest files or more\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        files => files.iter().map(PathBuf::from).collect(),
+    };
+    let mut manifests = Vec::with_capacity(files.len());
+    for path in &files {
+        match Manifest::read(path) {
+            Ok(manifest) => manifests.push(manifest),
+            Err(error) => {
+                eprintln!("jobwire: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some((current, earlier)) = manifests.split_last() else {
+        return ExitCode::from(2);
+    };
+    let report = check_window(earlier, current);
+    print!("{report}");
+    if report.is_breaking() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn release(dir: &str, label: &str) -> ExitCode {
+    match record_release(dir, label) {
+        Ok(path) => {
+            println!("recorded {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("jobwire: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! JSON-level upcasts, for lines whose Rust type has been deleted.
+
+use crate::job::error::{guarded, Step};
+use crate::job::history::{ChainError, Json, LinkInfo, NoPrevious};
+use crate::wire::scan::Scan;
+use crate::wire::{skip_value, Line};
+use crate::UpcastError;
+use semver::Version;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::borrow::Cow;
+use std::fmt;
+
+/// A previous line whose Rust type has been deleted: the upcaster edits the
+/// arguments as JSON. Use it as `Previous = Json<Marker>`, where `Marker`
+/// implements `JsonUpcast`.
+///
+/// The upcaster sees the arguments' top-level fields as [`JsonArgs`]; a field
+/// is parsed only if the upcaster reads it. The fields it does not touch stay
+/// the JSON text they were, so they follow the same rules as on a typed line:
+/// an unknown field is skipped at any depth, a huge number in it is never
+/// parsed, and a key written twice is rejected.
+///
+/// ```
+/// use jobwire::{Json, JsonArgs, JsonUpcast, NoPrevious, Upcast, UpcastError};
+/// use semver::Version;
+/// use serde::{Deserialize, Serialize};
+///
+/// /// 0.x, whose type is long gone, called the field `text`.
+/// enum ResizeV0 {}
+///
+/// impl JsonUpcast for ResizeV0 {
+///     const VERSION: Version = Version::new(0, 9, 0);
+///     type Previous = NoPrevious;
+///     fn upcast(args: &mut JsonArgs<'_>) -> Result<(), UpcastError> {
+///         if !args.rename("text", "caption") {
+///             return Err(UpcastError::new("0.x arguments have no `text`"));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct ResizeV1 { caption: String }
+///
+/// impl Upcast for ResizeV1 {
+///     const VERSION: Version = Version::new(1, 0, 0);
+///     type Next = ResizeV1; // for the example: a real job's Next is the job
+///     type Previous = Json<ResizeV0>;
+///     fn upcast(self) -> Result<ResizeV1, UpcastError> { Ok(self) }
+/// }
+/// ```
+pub trait JsonUpcast: 'static {
+    /// The newest version of the deleted line.
+    const VERSION: Version;
+    /// The line before this one: [`NoPrevious`] or another `Json<_>`.
+    type Previous: JsonHistory;
+    /// Rewrites the arguments of this line into the next line's arguments.
+    fn upcast(args: &mut JsonArgs<'_>) -> Result<(), UpcastError>;
+}
+
+/// The arguments of a JSON-level line: their top-level fields, in order, each
+/// kept as the JSON text it was written as until a [`JsonUpcast`] reads or
+/// replaces it.
+///
+/// ```
+/// use jobwire::JsonArgs;
+/// let mut args = JsonArgs::parse(r#"{"uid": 7, "deep": {"a": [1, 2, 1e400]}}"#)?;
+/// assert_eq!(args.get::<u64>("uid")?, Some(7));
+/// args.rename("uid", "user_id");
+/// args.insert("message", &"hello")?;
+/// assert_eq!(args.to_json(), r#"{"user_id":7,"deep":{"a": [1, 2, 1e400]},"message":"hello"}"#);
+/// # Ok::<(), jobwire::UpcastError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct JsonArgs<'a> {
+    fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> JsonArgs<'a> {
+    /// Reads a JSON object's top-level fields without parsing their values
+    /// (they are only checked to be JSON). A key written twice is an error.
+    ///
+    /// ```
+    /// assert!(jobwire::JsonArgs::parse(r#"{"a":1,"a":2}"#).is_err());
+    /// assert!(jobwire::JsonArgs::parse(r#"[1]"#).is_err());
+    /// ```
+    pub fn parse(text: &'a str) -> Result<Self, UpcastError> {
+        JsonArgs::read(text)
+            .map(|(args, _)| args)
+            .map_err(|error| match error {
+                ChainError::Json { message, .. } => UpcastError::new(message),
+                other => UpcastError::new(format!("{other:?}")),
+            })
+    }
+
+    /// Reads the object at the start of `text`, returning the bytes it took.
+    /// Its syntax is checked by the same skipper that checks it on a typed
+    /// line, first, so a syntax error is reported the same way; what fails
+    /// after that (a key written twice, a key serde cannot read) is
+    /// arguments that do not fit, as on a typed line.
+    pub(crate) fn read(text: &'a str) -> Result<(Self, usize), ChainError> {
+        let fail = |message: String, at: usize, syntax: bool| ChainError::Json {
+            message,
+            at,
+            syntax,
+        };
+        let start = crate::wire::whitespace(text.as_bytes(), 0);
+        if text.as_bytes().get(start) != Some(&b'{') {
+            return Err(fail("`args` must be a JSON object".to_owned(), start, true));
+        }
+        let end = skip_value(text.as_bytes(), start)
+            .map_err(|error| fail(error.message.to_owned(), error.at, true))?;
+        let mut scan = Scan::open(text).map_err(|error| fail(error.to_string(), start, false))?;
+        let mut fields: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+        let mut first = true;
+        loop {
+            let at = crate::wire::whitespace(text.as_bytes(), scan.pos);
+            let key = match scan.object_key(&mut first) {
+                Ok(Some((key, _))) => key,
+                Ok(None) => break,
+                Err(error) => {
+                    let message = match *error {
+                        crate::RejectError::Malformed { message, .. } => message,
+                        other => other.to_string(),
+                    };
+                    return Err(fail(message, at, false));
+                }
+            };
+            if fields.iter().any(|(k, _)| *k == key) {
+                return Err(fail(
+                    format!("duplicate field `{}`", crate::wire::quote(&key)),
+                    at,
+                    false,
+                ));
+            }
+            let value = scan.pos;
+            let after = skip_value(text.as_bytes(), value)
+                .map_err(|error| fail(error.message.to_owned(), error.at, true))?;
+            scan.pos = after;
+            fields.push((
+                key,
+                Cow::Borrowed(text.get(value..after).unwrap_or_default()),
+            ));
+        }
+        Ok((JsonArgs { fields }, end))
+    }
+
+    /// Whether the field is present.
+    ///
+    /// ```
+    /// let args = jobwire::JsonArgs::parse(r#"{"a":null}"#)?;
+    /// assert!(args.contains("a") && !args.contains("b"));
+    /// # Ok::<(), jobwire::UpcastError>(())
+    /// ```
+    pub fn contains(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// The field's JSON text, as written.
+    ///
+    /// ```
+    /// let args = jobwire::JsonArgs::parse(r#"{"a": [1, 2]}"#)?;
+    /// assert_eq!(args.raw("a"), Some("[1, 2]"));
+    /// # Ok::<(), jobwire::UpcastError>(())
+    /// ```
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        self.position(key)
+            .and_then(|i| self.fields.get(i))
+            .map(|(_, raw)| raw.as_ref())
+    }
+
+    /// The field, parsed as `T`; `None` when absent.
+    ///
+    /// ```
+    /// let args = jobwire::JsonArgs::parse(r#"{"n": "x"}"#)?;
+    /// assert!(args.get::<u32>("n").is_err());
+    /// assert_eq!(args.get::<String>("n")?, Some("x".to_owned()));
+    /// # Ok::<(), jobwire::UpcastError>(())
+    /// ```
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, UpcastError> {
+        match self.raw(key) {
+            Some(raw) => serde_json::from_str(raw)
+                .map(Some)
+                .map_err(|e| UpcastError::new(format!("field `{key}`: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes the field, returning it parsed as `T`; `None` when absent.
+    ///
+    /// ```
+    /// let mut args = jobwire::JsonArgs::parse(r#"{"n": 3, "m": 4}"#)?;
+    /// assert_eq!(args.take::<u8>("n")?, Some(3));
+    /// assert_eq!(args.to_json(), r#"{"m":4}"#);
+    /// # Ok::<(), jobwire::UpcastError>(())
+    /// ```
+    pub fn take<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<T>, UpcastError> {
+        let value = self.get(key)?;
+        self.remove(key);
+        Ok(value)
+    }
+
+    /// Removes the field; whether it was there.
+    ///
+    /// ```
+    /// let mut args = jobwire::JsonArgs::parse(r#"{"n": 3}"#)?;
+    /// assert!(args.remove("n") && !args.remove("n"));
+    /// # Ok::<(), jobwire::UpcastError>(())
+    /// ```
+    pub fn remove(&mut self, key: &str) -> bool {
+        match self.position(key) {
+            Some(i) => {
+                self.fields.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Renames the field, keeping its text; whether it was there. A field
+    /// already under the new name is replaced.
+    ///
+    /// ```
+    /// let mut args = jobwire::JsonArgs::parse(r#"{"uid": 3}"#)?;
+    /// assert!(args.rename("uid", "id"));
+    /// assert_eq!(args.raw("id"), Some("3"));
+    /// # Ok::<(), jobwire::UpcastError>(())
+    /// ```
+    pub fn rename(&mut self, from: &str, to: impl Into<String>) -> bool {
+        let to = to.into();
+        let Some(i) = self.position(from) else {
+            return false;
+        };
+        // Any other field already under the new name goes.
+        let mut index = 0;
+        self.fields.retain(|(key, _)| {
+            let keep = index == i || *key != to.as_str();
+            index += 1;
+            keep
+        });
+        if let Some(field) = self.fields.iter_mut().find(|(key, _)| key == from) {
+            field.0 = Cow::Owned(to);
+        }
+        true
+    }
+
+    /// Sets the field to `value`, replacing any field of that name.
+    ///
+    /// ```
+    /// let mut args = jobwire::JsonArgs::parse(r#"{}"#)?;
+    /// args.insert("tags", &["a", "b"])?;
+    /// assert_eq!(args.to_json(), r#"{"tags":["a","b"]}"#);
+    /// # Ok::<(), jobwire::UpcastError>(())
+    /// ```
+    pub fn insert<T: Serialize + ?Sized>(
+        &mut self,
+        key: impl Into<String>,
+        value: &T,
+    ) -> Result<(), UpcastError> {
+        let key = key.into();
+        let text = serde_json::to_string(value)?;
+        match self.position(&key) {
+            Some(i) => {
+                if let Some(field) = self.fields.get_mut(i) {
+                    field.1 = Cow::Owned(text);
+                }
+            }
+            None => self.fields.push((Cow::Owned(key), Cow::Owned(text))),
+        }
+        Ok(())
+    }
+
+    /// The field names, in order.
+    ///
+    /// ```
+    /// let args = jobwire::JsonArgs::parse(r#"{"b":1,"a":2}"#)?;
+    /// assert_eq!(args.keys().collect::<Vec<_>>(), ["b", "a"]);
+    /// # Ok::<(), jobwire::UpcastError>(())
+    /// ```
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.fields.iter().map(|(k, _)| k.as_ref())
+    }
+
+    /// The arguments as one JSON object.
+    ///
+    /// ```
+    /// let args = jobwire::JsonArgs::parse(r#"{ "a" : 1 }"#)?;
+    /// assert_eq!(args.to_json(), r#"{"a":1}"#);
+    /// # Ok::<(), jobwire::UpcastError>(())
+    /// ```
+    pub fn to_json(&self) -> String {
+        let len: usize = self.fields.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let mut out = String::with_capacity(len + 2);
+        out.push('{');
+        for (i, (key, raw)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_key(&mut out, key);
+            out.push(':');
+            out.push_str(raw);
+        }
+        out.push('}');
+        out
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.fields.iter().position(|(k, _)| k == key)
+    }
+}
+
+/// Writes `key` as a JSON string.
+fn push_key(out: &mut String, key: &str) {
+    if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(key);
+        out.push('"');
+    } else {
+        // Escapes: let serde_json write it; a `str` always serializes.
+        out.push_str(&serde_json::to_string(key).unwrap_or_else(|_| "\"\"".to_owned()));
+    }
+}
+
+impl fmt::Debug for JsonArgs<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_json())
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::NoPrevious {}
+    impl<M> Sealed for super::Json<M> {}
+}
+
+/// The lines before a JSON-level line: [`NoPrevious`] or another
+/// [`Json<M>`](Json). It is sealed: its methods are jobwire's own.
+///
+/// ```
+/// fn older<H: jobwire::JsonHistory>() {}
+/// older::<jobwire::NoPrevious>();
+/// ```
+pub trait JsonHistory: sealed::Sealed + 'static {
+    /// Decodes a payload on `line` into JSON arguments of the next line.
+    #[doc(hidden)]
+    fn decode_json<'t>(
+        line: Line,
+        text: &'t str,
+        target: &Version,
+        catch: bool,
+    ) -> Option<Result<(JsonArgs<'t>, usize), ChainError>>;
+
+    /// Lists the links, newest first.
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn json_links(out: &mut Vec<LinkInfo>);
+}
+
+impl JsonHistory for NoPrevious {
+    fn decode_json<'t>(
+        _: Line,
+        _: &'t str,
+        _: &Version,
+        _: bool,
+    ) -> Option<Result<(JsonArgs<'t>, usize), ChainError>> {
+        None
+    }
+
+    #[allow(private_interfaces)]
+    fn json_links(_: &mut Vec<LinkInfo>) {}
+}
+
+impl<M: JsonUpcast> JsonHistory for Json<M> {
+    fn decode_json<'t>(
+        line: Line,
+        text: &'t str,
+        target: &Version,
+        catch: bool,
+    ) -> Option<Result<(JsonArgs<'t>, usize), ChainError>> {
+        let read = if line == Line::of(&M::VERSION) {
+            JsonArgs::read(text)
+        } else {
+            M::Previous::decode_json(line, text, &M::VERSION, catch)?
+        };
+        Some(read.and_then(
+            |(mut args, used)| match guarded(catch, || M::upcast(&mut args)) {
+                Ok(Ok(())) => Ok((args, used)),
+                Ok(Err(error)) => Err(ChainError::Upcast {
+                    from: M::VERSION,
+                    to: target.clone(),
+                    error,
+                }),
+                Err(message) => Err(ChainError::Panic {
+                    step: Step::Upcast {
+                        from: M::VERSION,
+                        to: target.clone(),
+                    },
+                    message,
+                }),
+            },
+        ))
+    }
+
+    #[allow(private_interfaces)]
+    fn json_links(out: &mut Vec<LinkInfo>) {
+        out.push(LinkInfo {
+            version: M::VERSION,
+            json: true,
+        });
+        M::Previous::json_links(out);
+    }
+}
