@@ -82,7 +82,7 @@
 //! | defining a job | [`Job`], [`Context`], [`HandlerError`], [`Lifecycle`], [`Active`], [`Deprecated`] |
 //! | its history | [`Upcast`], [`Downcast`], [`JsonUpcast`], [`JsonArgs`], [`Json`], [`NoPrevious`], [`BreakingChange`] |
 //! | registering | [`register!`], [`retire!`], [`Tombstone`], [`RouterBuilder`] |
-//! | performing | [`Router`], [`Delivery`], [`Outcome`], [`Action`], [`Cancellation`] |
+//! | performing | [`Router`], [`Delivery`], [`Outcome`], [`Action`], [`Cancellation`], [`context::TaskId`] |
 //! | enqueueing | [`Producer`], [`WritePolicy`] |
 //! | the wire format | [`wire`]: [`wire::Meta`], [`wire::Header`], [`wire::rewrite_meta`], [`wire::Limits`] |
 //! | patterns | [`Added`] (optional parameter), [`Deprecated`], [`retire!`], [`Job::ALIASES`], [`WritePolicy`] |
@@ -114,6 +114,20 @@
 #![deny(missing_docs)]
 
 pub mod check;
+/// What a handler sees and a caller supplies, besides the job's arguments.
+///
+/// [`Context`], [`Delivery`] and [`Cancellation`] are also at the crate root;
+/// [`TaskId`](context::TaskId) lives only here, so that a glob import of
+/// `jobwire::*` beside another job framework's prelude does not clash.
+///
+/// ```
+/// use jobwire::context::TaskId;
+/// let delivery = jobwire::Delivery::new().with_task_id(TaskId::Int(7));
+/// assert_eq!(delivery.task_id(), Some(&TaskId::Int(7)));
+/// ```
+pub mod context {
+    pub use crate::job::context::{Cancellation, Context, Delivery, TaskId};
+}
 mod dispatch;
 mod job;
 mod produce;
@@ -129,7 +143,7 @@ pub use crate::dispatch::outcome::{
 pub use crate::dispatch::registry::{Problem, RegistryError, RouterBuilder, Tombstone};
 pub use crate::dispatch::router::Router;
 pub use crate::job::added::Added;
-pub use crate::job::context::{Cancellation, Context, Delivery, TaskId};
+pub use crate::job::context::{Cancellation, Context, Delivery};
 pub use crate::job::error::{DowncastError, HandlerError, Step, UpcastError};
 pub use crate::job::history::{BreakingChange, Downcast, History, Json, NoPrevious, Upcast};
 pub use crate::job::json::{JsonArgs, JsonHistory, JsonUpcast};

@@ -3,9 +3,8 @@
 //! attempt and task id, and write through data the caller owns. Dispatch is
 //! a `Send` future; an owned outcome crosses `tokio::spawn` with its bytes.
 
-use jobwire::{
-    Action, Context, Delivery, HandlerError, Job, NoPrevious, Outcome, Router, Step, TaskId,
-};
+use jobwire::context::TaskId;
+use jobwire::{Action, Context, Delivery, HandlerError, Job, NoPrevious, Outcome, Router, Step};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

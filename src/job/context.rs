@@ -20,7 +20,8 @@ use std::time::{Instant, SystemTime};
 /// test or a simple loop passes.
 ///
 /// ```
-/// use jobwire::{Cancellation, Delivery, TaskId};
+/// use jobwire::{Cancellation, Delivery};
+/// use jobwire::context::TaskId;
 /// use std::time::{Duration, Instant};
 ///
 /// let stop = Cancellation::new();
@@ -197,7 +198,7 @@ impl<D> fmt::Debug for Delivery<'_, D> {
 /// A queue's id for a task: a number or a string.
 ///
 /// ```
-/// use jobwire::TaskId;
+/// use jobwire::context::TaskId;
 /// assert_eq!(TaskId::Int(7).to_string(), "7");
 /// assert_eq!(TaskId::from("01JD6ZQ3").to_string(), "01JD6ZQ3");
 /// ```
@@ -342,7 +343,8 @@ impl fmt::Debug for Cancellation {
 /// router is built, so none of them can fail while a job runs.
 ///
 /// ```
-/// use jobwire::{Context, Delivery, HandlerError, Job, NoPrevious, Router, TaskId};
+/// use jobwire::{Context, Delivery, HandlerError, Job, NoPrevious, Router};
+/// use jobwire::context::TaskId;
 /// use semver::Version;
 /// use serde::{Deserialize, Serialize};
 /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -550,6 +552,7 @@ impl<'a, S, D> Context<'a, S, D> {
     ///
     /// ```
     /// # use jobwire::*;
+    /// # use jobwire::context::TaskId;
     /// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
     /// # impl Job for Ping {
     /// #     const NAME: &'static str = "ping";

@@ -130,31 +130,6 @@ impl Confirmation {
     }
 }
 
-/// The confirmation job as the previous release had it: 2.0.0, before the
-/// date was added.
-pub mod previous_release {
-    use jobwire::{Context, HandlerError, Job, NoPrevious};
-    use semver::Version;
-    use serde::{Deserialize, Serialize};
-
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct Confirmation {
-        pub user_id: u64,
-        pub message: String,
-    }
-
-    impl Job for Confirmation {
-        const NAME: &'static str = "user.confirmation";
-        const VERSION: Version = Version::new(2, 0, 0);
-        type Previous = NoPrevious;
-        type State = ();
-        type Data = ();
-        async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
-            Ok(())
-        }
-    }
-}
-
 /// A job whose handler fails as its arguments say.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Flaky {
