@@ -1,160 +1,74 @@
-//! `cargo bench`: every dispatch case against routers of 10 and 1,000 jobs,
-//! and the baselines (the statically typed floor, typetag, and
-//! `serde_json::Value`) in the same run. At the end, a table of ratios to the
-//! floor, computed from this run's estimates.
+//! `cargo bench --bench dispatch`: every case of `cases::cases()` (the same
+//! table `benches/callgrind.sh` counts instructions for) against a router of
+//! 10 jobs, and the key cases again against 1,000 jobs. At the end, a table of
+//! each case's mean time as a ratio to its baseline's, measured in this run.
+//!
+//! `cargo bench --bench dispatch -- FILTER` runs the cases whose names match.
 
 #[path = "cases/mod.rs"]
 mod cases;
 
-use cases::*;
-use criterion::{BenchmarkId, Criterion};
+use cases::{cases, subscribed, subscriber, Bench, Case};
+use criterion::Criterion;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const OUT: &str = "target/criterion";
 
-fn benches(c: &mut Criterion) {
-    let mut base = c.benchmark_group("baseline");
-    base.bench_function("floor", |b| {
-        b.iter(|| floor::<Confirmation>(black_box(CURRENT)))
-    });
-    base.bench_function("floor-older-minor", |b| {
-        b.iter(|| floor::<Confirmation>(black_box(OLDER_MINOR)))
-    });
-    base.bench_function("floor-header-after", |b| {
-        b.iter(|| floor::<Confirmation>(black_box(HEADER_AFTER)))
-    });
-    base.bench_function("floor-two-step", |b| {
-        b.iter(|| floor::<ConfirmationV1>(black_box(TWO_STEP)))
-    });
-    base.bench_function("conversion-only", |b| {
-        let v1 = ConfirmationV1 {
-            uid: 42,
-            text: "hello!".into(),
-        };
-        b.iter(|| conversion_only(black_box(v1.clone())))
-    });
-    base.bench_function("typetag", |b| b.iter(|| via_typetag(black_box(TYPETAG))));
-    base.bench_function("value", |b| b.iter(|| via_value(black_box(CURRENT))));
-    let job = Confirmation::example();
-    base.bench_function("seal-floor", |b| b.iter(|| seal_floor(&job)));
-    base.finish();
+/// The cases also run against a router of 1,000 jobs: the name lookup is a
+/// hash, so they should cost what they cost with 10.
+const AT_1000: [&str; 3] = ["current", "defer-unknown", "header-after"];
 
-    let mut group = c.benchmark_group("jobwire");
-    for jobs in [10, 1000] {
-        let router = router(jobs);
-        let producer = producer();
-        let cases: [(&str, &[u8]); 7] = [
-            ("current", CURRENT),
-            ("older-minor", OLDER_MINOR),
-            ("two-step-upcast", TWO_STEP),
-            ("json-upcast", JSON_STEP),
-            ("header-after", HEADER_AFTER),
-            ("defer-major", DEFER_MAJOR),
-            ("defer-unknown", DEFER_UNKNOWN),
-        ];
-        for (name, payload) in cases {
-            group.bench_with_input(BenchmarkId::new(name, jobs), &payload, |b, payload| {
-                b.iter(|| dispatch(&router, payload))
-            });
-        }
-        group.bench_with_input(BenchmarkId::new("seal", jobs), &job, |b, job| {
-            b.iter(|| seal(&producer, job))
-        });
+fn bench(c: &mut Criterion, group: &str, bench: &Bench, case: &Case) {
+    let name = case.name.as_str();
+    if bench.run(name) != Some(true) {
+        eprintln!("case {name} did not give its expected outcome");
+        return;
+    }
+    let mut group = c.benchmark_group(group);
+    if name.contains("100000") {
+        group.sample_size(20);
+    }
+    let mut run = || {
+        group.bench_function(name, |b| b.iter(|| black_box(bench.run(black_box(name)))));
+    };
+    if subscribed(name) {
+        tracing::subscriber::with_default(subscriber(), run);
+    } else {
+        run();
     }
     group.finish();
 }
 
 /// The mean of one benchmark in this run, in nanoseconds.
-fn mean(path: &str) -> Option<f64> {
-    let text =
-        std::fs::read_to_string(Path::new(OUT).join(path).join("new/estimates.json")).ok()?;
+fn mean(group: &str, name: &str) -> Option<f64> {
+    let path = Path::new(OUT)
+        .join(group)
+        .join(name)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     value["mean"]["point_estimate"].as_f64()
 }
 
-fn print_ratios() {
-    let Some(floor) = mean("baseline/floor") else {
-        println!("no estimates under {OUT}: run `cargo bench --bench dispatch`");
-        return;
-    };
-    let rows = [
-        (
-            "current-version dispatch",
-            "jobwire/current",
-            "baseline/floor",
-            "<= 1.10",
-        ),
-        (
-            "older-minor dispatch",
-            "jobwire/older-minor",
-            "baseline/floor-older-minor",
-            "<= 1.10",
-        ),
-        (
-            "header after the arguments",
-            "jobwire/header-after",
-            "baseline/floor-header-after",
-            "<= 1.30",
-        ),
-        (
-            "two-step typed upcast",
-            "jobwire/two-step-upcast",
-            "baseline/floor-two-step",
-            "-",
-        ),
-        (
-            "JSON-level upcast",
-            "jobwire/json-upcast",
-            "baseline/floor",
-            "-",
-        ),
-        (
-            "defer: newer major",
-            "jobwire/defer-major",
-            "baseline/floor",
-            "< 1.00",
-        ),
-        (
-            "defer: unknown job",
-            "jobwire/defer-unknown",
-            "baseline/floor",
-            "< 1.00",
-        ),
-        ("seal", "jobwire/seal", "baseline/seal-floor", "-"),
-    ];
-    println!("\nratios to the floor, this run (mean times):");
-    println!(
-        "{:<28} {:>10} {:>10} {:>12} {:>8}",
-        "case", "10 jobs", "1000 jobs", "vs typetag", "target"
-    );
-    let typetag = mean("baseline/typetag").unwrap_or(f64::NAN);
-    for (label, case, base, target) in rows {
-        let base = mean(base).unwrap_or(floor);
-        let time = |jobs: u32| mean(&format!("{case}/{jobs}")).unwrap_or(f64::NAN);
+fn print_ratios(all: &[Case]) {
+    println!("\n| case | mean | ratio to its baseline | at 1,000 jobs | target |");
+    println!("| --- | ---: | ---: | ---: | --- |");
+    for case in all {
+        let Some(time) = mean("jobs-10", &case.name) else {
+            continue;
+        };
+        let ratio = case
+            .baseline
+            .as_deref()
+            .and_then(|base| mean("jobs-10", base))
+            .map_or_else(|| "1.00x".to_owned(), |base| format!("{:.2}x", time / base));
+        let at_1000 =
+            mean("jobs-1000", &case.name).map_or_else(String::new, |t| format!("{:.2}x", t / time));
         println!(
-            "{label:<28} {:>9.2}x {:>9.2}x {:>11.2}x {target:>8}",
-            time(10) / base,
-            time(1000) / base,
-            time(10) / typetag
-        );
-    }
-    println!("typetag: {:.2}x the floor", typetag / floor);
-    if let (Some(value), Some(conversion), Some(two_step), Some(floor_two_step)) = (
-        mean("baseline/value"),
-        mean("baseline/conversion-only"),
-        mean("jobwire/two-step-upcast/10"),
-        mean("baseline/floor-two-step"),
-    ) {
-        println!(
-            "serde_json::Value then from_value: {:.2}x the floor",
-            value / floor
-        );
-        println!(
-            "two-step upcast: {:.0} ns over the floor of its own bytes; the two conversions alone: {:.0} ns",
-            two_step - floor_two_step,
-            conversion
+            "| {} | {:.0} ns | {ratio} | {at_1000} | {} |",
+            case.label, time, case.target
         );
     }
 }
@@ -163,7 +77,7 @@ fn print_ratios() {
 /// process, so a mean over many runs would say little more).
 fn report_build_time() {
     let start = Instant::now();
-    let router = black_box(router(1000));
+    let router = black_box(cases::router(1000));
     let elapsed: Duration = start.elapsed();
     drop(router);
     println!("building a router of 1,000 jobs took {elapsed:?}");
@@ -173,8 +87,16 @@ fn main() {
     let mut criterion = Criterion::default()
         .output_directory(Path::new(OUT))
         .configure_from_args();
-    benches(&mut criterion);
+    let all = cases();
+    let ten = Bench::new(10);
+    for case in &all {
+        bench(&mut criterion, "jobs-10", &ten, case);
+    }
+    let thousand = Bench::new(1000);
+    for case in all.iter().filter(|c| AT_1000.contains(&c.name.as_str())) {
+        bench(&mut criterion, "jobs-1000", &thousand, case);
+    }
     criterion.final_summary();
     report_build_time();
-    print_ratios();
+    print_ratios(&all);
 }

@@ -435,11 +435,14 @@ pub fn new_id() -> String {
         );
         hasher.finish()
     });
+    // splitmix64 of a per-process random seed and a counter: unique within
+    // the process by construction, unpredictable across processes.
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut mixer = std::collections::hash_map::DefaultHasher::new();
-    mixer.write_u64(seed);
-    mixer.write_u64(count);
-    let random = (u128::from(seed & 0xffff) << 64) | u128::from(mixer.finish());
+    let mut z = seed.wrapping_add(count.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    let random = (u128::from(seed & 0xffff) << 64) | u128::from(z);
     let value = (u128::from(now_millis() & 0xffff_ffff_ffff) << 80) | (random & ((1 << 80) - 1));
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     (0..26)

@@ -115,6 +115,101 @@ fn dispatch_allocates_nothing_the_payload_type_does_not() {
     }
 }
 
+/// Polls an async dispatch to its end with a no-op waker: the handlers here
+/// never wait, so one poll finishes them.
+fn dispatch_async<'p>(router: &Router, payload: &'p [u8]) -> Outcome<'p> {
+    use std::future::Future;
+    let mut delivery = jobwire::Delivery::new();
+    let mut future = std::pin::pin!(router.dispatch(payload, &mut delivery));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(outcome) = future.as_mut().poll(&mut cx) {
+            return outcome;
+        }
+    }
+}
+
+#[test]
+fn async_dispatch_allocates_once_to_perform_and_never_otherwise() {
+    let router = Router::builder().job::<Tick>().build().expect("builds");
+    let cases: [(&[u8], &str, u64); 5] = [
+        (
+            br#"{"job":"test.tick","version":"2.3.0","args":{"id":1,"at":2}}"#,
+            "performed",
+            1,
+        ),
+        (
+            br#"{"job":"test.tick","version":"1.4.0","args":{"n":1}}"#,
+            "performed",
+            1,
+        ),
+        (
+            br#"{"args":{"id":1,"at":2},"job":"test.tick","version":"2.3.0"}"#,
+            "performed",
+            1,
+        ),
+        (
+            br#"{"job":"test.tick","version":"3.0.0","args":{}}"#,
+            "deferred",
+            0,
+        ),
+        (
+            br#"{"job":"test.tock","version":"1.0.0","args":{}}"#,
+            "deferred",
+            0,
+        ),
+    ];
+    for (payload, expected, allowed) in cases {
+        assert_eq!(dispatch_async(&router, payload).label(), expected);
+        let (outcome, count) = allocations(|| dispatch_async(&router, payload));
+        assert_eq!(outcome.label(), expected);
+        assert_eq!(
+            count,
+            allowed,
+            "{}: {count} allocations",
+            String::from_utf8_lossy(payload)
+        );
+    }
+}
+
+#[test]
+fn under_a_subscriber_dispatch_allocates_no_more_than_one_hand_written_span() {
+    let router = Router::builder().job::<Tick>().build().expect("builds");
+    let payload = br#"{"job":"test.tick","version":"2.3.0","args":{"id":1,"at":2}}"#;
+    let version = Version::new(2, 3, 0);
+    let span = || {
+        let span = tracing::info_span!(
+            "jobwire.dispatch",
+            job.name = "test.tick",
+            job.wire_version = %version,
+            job.handler_version = "2.3.0",
+            job.upcast = false,
+            job.outcome = "performed",
+        );
+        let _entered = span.enter();
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        // Warm up both callsites.
+        span();
+        assert!(router
+            .dispatch_blocking(payload, &mut jobwire::Delivery::new())
+            .is_performed());
+        let ((), by_span) = allocations(span);
+        let (outcome, by_dispatch) =
+            allocations(|| router.dispatch_blocking(payload, &mut jobwire::Delivery::new()));
+        assert!(outcome.is_performed());
+        assert!(by_span > 0, "the subscriber allocates for a span");
+        assert!(
+            by_dispatch <= by_span,
+            "dispatch allocated {by_dispatch} times, a hand-written span {by_span}"
+        );
+    });
+}
+
 #[test]
 fn the_counter_counts() {
     let (_, count) = allocations(|| Box::new(7u64));

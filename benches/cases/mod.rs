@@ -1,10 +1,15 @@
 //! The benchmark cases, shared by `benches/dispatch.rs` (criterion) and
-//! `examples/dispatch_cost.rs` (one case in a loop, for callgrind).
+//! `examples/dispatch_cost.rs` (one case in a loop, for callgrind). Both walk
+//! the same table, [`cases`], so a case, its baseline and its target are
+//! written once.
 //!
-//! One logical job, a confirmation with an id, a message and an optional
-//! date, at four lines: 0.x (a JSON-level upcaster), 1.x and 2.x (typed
-//! upcasters) and the current 3.1.0. Routers hold it beside 9 or 999 filler
-//! jobs.
+//! The small cases use one logical job, a confirmation with an id, a message
+//! and an optional date, at four lines: 0.x (a JSON-level upcaster), 1.x and
+//! 2.x (typed upcasters) and the current 3.1.0. The sized cases use two more
+//! shapes, one long string and many short ones, from 100 bytes to 100 KB, in
+//! three key orders: header first, header after the arguments, and the order
+//! PostgreSQL's `jsonb` gives back (`job`, `args`, `meta`, `version`). Routers
+//! hold the jobs beside filler jobs, 10 or 1,000 in all.
 #![allow(dead_code)]
 
 use jobwire::{
@@ -14,6 +19,8 @@ use jobwire::{
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
 use std::hint::black_box;
 
 /// 3.1.0, the current line.
@@ -91,6 +98,44 @@ impl JsonUpcast for ConfirmationV0 {
     }
 }
 
+/// One long string: a document's body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Text {
+    pub id: u64,
+    pub body: String,
+}
+
+impl Job for Text {
+    const NAME: &'static str = "doc.text";
+    const VERSION: Version = Version::new(1, 0, 0);
+    type Previous = NoPrevious;
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
+        black_box(&self);
+        Ok(())
+    }
+}
+
+/// Many short strings: a list of tags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tags {
+    pub id: u64,
+    pub tags: Vec<String>,
+}
+
+impl Job for Tags {
+    const NAME: &'static str = "doc.tags";
+    const VERSION: Version = Version::new(1, 0, 0);
+    type Previous = NoPrevious;
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> {
+        black_box(&self);
+        Ok(())
+    }
+}
+
 /// A filler job, one distinct type per `(A, B, C)`, named `filler.ABC`.
 #[derive(Serialize, Deserialize)]
 pub struct Filler<const A: usize, const B: usize, const C: usize> {}
@@ -151,7 +196,18 @@ fn hundreds<const A: usize>(b: RouterBuilder) -> RouterBuilder {
     tens::<A, 9>(b)
 }
 
-/// The last hundred, less one: `900` to `989`, then `991` to `999`.
+/// Seven fillers, `001` to `007`.
+fn seven(b: RouterBuilder) -> RouterBuilder {
+    b.job::<Filler<0, 0, 1>>()
+        .job::<Filler<0, 0, 2>>()
+        .job::<Filler<0, 0, 3>>()
+        .job::<Filler<0, 0, 4>>()
+        .job::<Filler<0, 0, 5>>()
+        .job::<Filler<0, 0, 6>>()
+        .job::<Filler<0, 0, 7>>()
+}
+
+/// The last hundred, less three: `900` to `989`, then `991` to `997`.
 fn last_hundred(b: RouterBuilder) -> RouterBuilder {
     let b = tens::<9, 0>(b);
     let b = tens::<9, 1>(b);
@@ -162,13 +218,22 @@ fn last_hundred(b: RouterBuilder) -> RouterBuilder {
     let b = tens::<9, 6>(b);
     let b = tens::<9, 7>(b);
     let b = tens::<9, 8>(b);
-    nine::<9, 9>(b)
+    b.job::<Filler<9, 9, 1>>()
+        .job::<Filler<9, 9, 2>>()
+        .job::<Filler<9, 9, 3>>()
+        .job::<Filler<9, 9, 4>>()
+        .job::<Filler<9, 9, 5>>()
+        .job::<Filler<9, 9, 6>>()
+        .job::<Filler<9, 9, 7>>()
 }
 
-/// A router of exactly 10 or 1,000 jobs: the confirmation job and 9 or 999
-/// fillers.
+/// A router of exactly 10 or 1,000 jobs: the confirmation, text and tags
+/// jobs and 7 or 997 fillers.
 pub fn router(jobs: usize) -> Router {
-    let builder = Router::builder().job::<Confirmation>();
+    let builder = Router::builder()
+        .job::<Confirmation>()
+        .job::<Text>()
+        .job::<Tags>();
     let builder = if jobs >= 1000 {
         let b = hundreds::<0>(builder);
         let b = hundreds::<1>(b);
@@ -181,7 +246,7 @@ pub fn router(jobs: usize) -> Router {
         let b = hundreds::<8>(b);
         last_hundred(b)
     } else {
-        nine::<0, 0>(builder)
+        seven(builder)
     };
     match builder.build() {
         Ok(router) => router,
@@ -219,6 +284,21 @@ pub fn floor<'a, A: Deserialize<'a>>(payload: &'a [u8]) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// The floor, inside a hand-written span with the same five fields as a
+/// dispatch's: what a subscriber costs anyone who traces each job.
+pub fn floor_in_span(payload: &[u8]) -> bool {
+    let span = tracing::info_span!(
+        "jobwire.dispatch",
+        job.name = Confirmation::NAME,
+        job.wire_version = %Confirmation::VERSION,
+        job.handler_version = "3.1.0",
+        job.upcast = false,
+        job.outcome = "performed",
+    );
+    let _entered = span.enter();
+    floor::<Confirmation>(payload)
 }
 
 /// `serde_json::Value` first, then `from_value` for the arguments.
@@ -286,6 +366,19 @@ pub fn dispatch(router: &Router, payload: &[u8]) -> bool {
         .is_performed()
 }
 
+/// The async dispatch, polled to completion on the smallest executor there
+/// is: a no-op waker, polled until ready.
+pub fn dispatch_async(router: &Router, payload: &[u8]) -> bool {
+    let mut delivery = jobwire::Delivery::new();
+    let mut future = std::pin::pin!(router.dispatch(black_box(payload), &mut delivery));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(outcome) = future.as_mut().poll(&mut cx) {
+            return black_box(outcome).is_performed();
+        }
+    }
+}
+
 pub fn seal(producer: &Producer, job: &Confirmation) -> usize {
     producer.seal(black_box(job)).map_or(0, |bytes| bytes.len())
 }
@@ -299,8 +392,234 @@ pub fn seal_floor(job: &Confirmation) -> usize {
     serde_json::to_vec(black_box(&envelope)).map_or(0, |bytes| bytes.len())
 }
 
+/// The sizes of the sized cases, in bytes.
+pub const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
+
+/// Where the header stands.
+#[derive(Clone, Copy)]
+pub enum Order {
+    /// `job`, `version`, `args`.
+    First,
+    /// `args`, `job`, `version`.
+    After,
+    /// `job`, `args`, `meta`, `version`: as PostgreSQL's `jsonb` stores it.
+    Jsonb,
+}
+
+impl Order {
+    pub const ALL: [(Order, &'static str); 3] = [
+        (Order::First, "first"),
+        (Order::After, "after"),
+        (Order::Jsonb, "jsonb"),
+    ];
+}
+
+/// The arguments of a shape, at about `size` bytes of envelope.
+fn sized_args(shape: &str, size: usize) -> String {
+    let room = size.saturating_sub(60);
+    match shape {
+        "long" => format!(r#"{{"id":42,"body":"{}"}}"#, "x".repeat(room.max(1))),
+        _ => {
+            let tags: Vec<String> = (0..(room / 11).max(1))
+                .map(|i| format!("\"tag-{i:04}\""))
+                .collect();
+            format!(r#"{{"id":42,"tags":[{}]}}"#, tags.join(","))
+        }
+    }
+}
+
+/// A sized envelope of `shape`, in `order`.
+pub fn sized(shape: &str, size: usize, order: Order, name: &str, version: &str) -> Vec<u8> {
+    let args = sized_args(shape, size);
+    let meta = r#"{"id":"01JD6ZQ3"}"#;
+    match order {
+        Order::First => {
+            format!(r#"{{"job":"{name}","version":"{version}","args":{args},"meta":{meta}}}"#)
+        }
+        Order::After => {
+            format!(r#"{{"args":{args},"meta":{meta},"job":"{name}","version":"{version}"}}"#)
+        }
+        Order::Jsonb => {
+            format!(r#"{{"job":"{name}","args":{args},"meta":{meta},"version":"{version}"}}"#)
+        }
+    }
+    .into_bytes()
+}
+
+fn shape_job(shape: &str) -> &'static str {
+    if shape == "long" {
+        Text::NAME
+    } else {
+        Tags::NAME
+    }
+}
+
+/// One case: its name, the case it is a ratio to, its target, and what it
+/// measures, for the tables.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    pub baseline: Option<String>,
+    pub target: &'static str,
+    pub label: String,
+}
+
+fn case(name: &str, baseline: Option<&str>, target: &'static str, label: &str) -> Case {
+    Case {
+        name: name.to_owned(),
+        baseline: baseline.map(str::to_owned),
+        target,
+        label: label.to_owned(),
+    }
+}
+
+/// Every case, baselines first.
+pub fn cases() -> Vec<Case> {
+    let mut all = vec![
+        case("floor", None, "", "floor: typed decode of the envelope"),
+        case(
+            "typetag",
+            Some("floor"),
+            "",
+            "typetag, internally tagged, tag first",
+        ),
+        case(
+            "value",
+            Some("floor"),
+            "",
+            "`serde_json::Value`, then `from_value`",
+        ),
+        case(
+            "floor-older-minor",
+            None,
+            "",
+            "floor of the older-minor bytes",
+        ),
+        case(
+            "floor-header-after",
+            None,
+            "",
+            "floor of the header-after bytes",
+        ),
+        case("floor-two-step", None, "", "floor of the two-step bytes"),
+        case(
+            "conversion-only",
+            Some("floor-two-step"),
+            "",
+            "the two upcast steps alone",
+        ),
+        case(
+            "seal-floor",
+            None,
+            "",
+            "floor: `serde_json::to_vec` of the typed envelope",
+        ),
+        case(
+            "floor-span",
+            Some("floor"),
+            "",
+            "floor inside a hand-written span, 5 fields (subscriber at INFO)",
+        ),
+        case(
+            "current",
+            Some("floor"),
+            "<= 0.98",
+            "current-version dispatch",
+        ),
+        case(
+            "async",
+            Some("floor"),
+            "<= 1.10",
+            "async dispatch, polled on a no-op waker",
+        ),
+        case(
+            "older-minor",
+            Some("floor-older-minor"),
+            "<= 1.10",
+            "older-minor dispatch",
+        ),
+        case(
+            "header-after",
+            Some("floor-header-after"),
+            "<= 1.30",
+            "header after the arguments",
+        ),
+        case(
+            "two-step-upcast",
+            Some("floor-two-step"),
+            "",
+            "two-step typed upcast",
+        ),
+        case(
+            "json-upcast",
+            Some("floor"),
+            "< typetag",
+            "JSON-level upcast",
+        ),
+        case(
+            "defer-major",
+            Some("floor"),
+            "<= 1.00",
+            "defer: newer major",
+        ),
+        case(
+            "defer-unknown",
+            Some("floor"),
+            "<= 1.00",
+            "defer: unknown job",
+        ),
+        case(
+            "current-subscribed",
+            Some("floor-span"),
+            "<= 1.00",
+            "current-version dispatch, subscriber at INFO",
+        ),
+        case("seal", Some("seal-floor"), "", "seal, no stamps"),
+        case(
+            "seal-stamped",
+            Some("seal-floor"),
+            "",
+            "seal, stamped with an id and the time",
+        ),
+    ];
+    for shape in ["long", "many"] {
+        for size in SIZES {
+            for (_, order) in Order::ALL {
+                all.push(case(
+                    &format!("floor-{order}-{shape}-{size}"),
+                    None,
+                    "",
+                    &format!("floor, {shape}, {size} B, header {order}"),
+                ));
+            }
+            for (_, order) in Order::ALL {
+                let target = if order == "first" {
+                    "<= 1.10"
+                } else {
+                    "<= 1.30"
+                };
+                all.push(case(
+                    &format!("{order}-{shape}-{size}"),
+                    Some(&format!("floor-{order}-{shape}-{size}")),
+                    target,
+                    &format!("dispatch, {shape}, {size} B, header {order}"),
+                ));
+            }
+            for defer in ["defer-major", "defer-unknown"] {
+                all.push(case(
+                    &format!("{defer}-{shape}-{size}"),
+                    Some(&format!("floor-first-{shape}-{size}")),
+                    "<= 1.00",
+                    &format!("{defer}, {shape}, {size} B"),
+                ));
+            }
+        }
+    }
+    all
+}
+
 pub fn producer() -> Producer {
-    Producer::new(WritePolicy::Current)
+    Producer::new(WritePolicy::Current).without_stamps()
 }
 
 /// Everything a case needs, built once, so that a case's count is the call
@@ -308,21 +627,51 @@ pub fn producer() -> Producer {
 pub struct Bench {
     pub router: Router,
     pub producer: Producer,
+    pub stamping: Producer,
     pub job: Confirmation,
     pub v1: ConfirmationV1,
+    sized: HashMap<String, Vec<u8>>,
 }
 
 impl Bench {
     pub fn new(jobs: usize) -> Bench {
+        let mut sized = HashMap::new();
+        for shape in ["long", "many"] {
+            for size in SIZES {
+                for (order, label) in Order::ALL {
+                    let job = shape_job(shape);
+                    sized.insert(
+                        format!("{label}-{shape}-{size}"),
+                        self::sized(shape, size, order, job, "1.0.0"),
+                    );
+                }
+                let job = shape_job(shape);
+                sized.insert(
+                    format!("defer-major-{shape}-{size}"),
+                    self::sized(shape, size, Order::First, job, "2.0.0"),
+                );
+                sized.insert(
+                    format!("defer-unknown-{shape}-{size}"),
+                    self::sized(shape, size, Order::First, "doc.unknown", "1.0.0"),
+                );
+            }
+        }
         Bench {
             router: router(jobs),
             producer: producer(),
+            stamping: Producer::new(WritePolicy::Current),
             job: Confirmation::example(),
             v1: ConfirmationV1 {
                 uid: 42,
                 text: "hello!".into(),
             },
+            sized,
         }
+    }
+
+    /// The payload of a sized case.
+    pub fn payload(&self, name: &str) -> Option<&[u8]> {
+        self.sized.get(name).map(Vec::as_slice)
     }
 
     /// Runs one case by name; `None` for an unknown name, `Some(false)` when
@@ -334,9 +683,11 @@ impl Bench {
             "floor-older-minor" => floor::<Confirmation>(OLDER_MINOR),
             "floor-header-after" => floor::<Confirmation>(HEADER_AFTER),
             "floor-two-step" => floor::<ConfirmationV1>(TWO_STEP),
+            "floor-span" => floor_in_span(CURRENT),
             "typetag" => via_typetag(TYPETAG),
             "value" => via_value(CURRENT),
-            "current" => dispatch(router, CURRENT),
+            "current" | "current-subscribed" => dispatch(router, CURRENT),
+            "async" => dispatch_async(router, CURRENT),
             "older-minor" => dispatch(router, OLDER_MINOR),
             "two-step-upcast" => dispatch(router, TWO_STEP),
             "conversion-only" => conversion_only(black_box(self.v1.clone())),
@@ -345,27 +696,41 @@ impl Bench {
             "defer-major" => !dispatch(router, DEFER_MAJOR),
             "defer-unknown" => !dispatch(router, DEFER_UNKNOWN),
             "seal" => seal(&self.producer, &self.job) > 0,
+            "seal-stamped" => seal(&self.stamping, &self.job) > 0,
             "seal-floor" => seal_floor(&self.job) > 0,
-            _ => return None,
+            sized => return self.run_sized(sized),
+        })
+    }
+
+    fn run_sized(&self, name: &str) -> Option<bool> {
+        if let Some(rest) = name.strip_prefix("floor-") {
+            let payload = self.payload(rest)?;
+            return Some(if rest.contains("-long-") {
+                floor::<Text>(payload)
+            } else {
+                floor::<Tags>(payload)
+            });
+        }
+        let payload = self.payload(name)?;
+        let performed = dispatch(&self.router, payload);
+        Some(if name.starts_with("defer-") {
+            !performed
+        } else {
+            performed
         })
     }
 }
 
-pub const CASES: [&str; 16] = [
-    "floor",
-    "floor-older-minor",
-    "floor-header-after",
-    "floor-two-step",
-    "typetag",
-    "value",
-    "current",
-    "older-minor",
-    "two-step-upcast",
-    "conversion-only",
-    "json-upcast",
-    "header-after",
-    "defer-major",
-    "defer-unknown",
-    "seal",
-    "seal-floor",
-];
+/// Whether a case runs under a tracing subscriber at INFO.
+pub fn subscribed(name: &str) -> bool {
+    matches!(name, "floor-span" | "current-subscribed")
+}
+
+/// The subscriber of the subscribed cases: the usual formatter at INFO,
+/// writing to nowhere.
+pub fn subscriber() -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish()
+}

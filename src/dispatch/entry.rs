@@ -97,6 +97,9 @@ pub(crate) struct Dispatch<'s, 'p> {
     /// Whether the arguments stand at the cursor (header first), or were
     /// skipped and stand at `head.args`.
     pub(crate) inline: bool,
+    /// When the arguments came before the header: the `job` and `version`
+    /// read from the envelope's tail, which the full read must confirm.
+    pub(crate) tail: Option<(&'p str, &'p str)>,
 }
 
 /// What one dispatch lends the job's code besides the envelope.
@@ -150,6 +153,7 @@ pub(crate) struct NameHasher(u64);
 pub(crate) type NameHash = BuildHasherDefault<NameHasher>;
 
 impl Hasher for NameHasher {
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
         const K: u64 = 0x517c_c1b7_2722_0a95;
         let mut chunks = bytes.chunks_exact(8);

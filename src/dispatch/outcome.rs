@@ -47,9 +47,11 @@ pub enum Outcome<'p> {
     /// Not performed, on purpose: the job is retired. Acknowledge it.
     Discarded(Discarded<'p>),
     /// Not performed: the payload can never be performed as it stands.
-    Rejected(Rejected<'p>),
+    /// (Boxed: rejections are rare, and the box keeps every outcome small.)
+    Rejected(Box<Rejected<'p>>),
     /// The handler ran and failed, or a step of the dispatch panicked.
-    Failed(Failed<'p>),
+    /// (Boxed, as `Rejected` is.)
+    Failed(Box<Failed<'p>>),
 }
 
 /// What the queue should do with the payload.
@@ -594,20 +596,38 @@ impl<'p> Outcome<'p> {
                 meta: o.meta.into_owned(),
                 payload: own(o.payload),
             }),
-            Outcome::Rejected(o) => Outcome::Rejected(Rejected {
-                error: o.error,
-                meta: o.meta.into_owned(),
-                payload: own(o.payload),
-            }),
-            Outcome::Failed(o) => Outcome::Failed(Failed {
-                job: o.job,
-                wire_version: o.wire_version,
-                error: o.error,
-                step: o.step,
-                panicked: o.panicked,
-                meta: o.meta.into_owned(),
-                payload: own(o.payload),
-            }),
+            Outcome::Rejected(o) => {
+                let Rejected {
+                    error,
+                    meta,
+                    payload,
+                } = *o;
+                Outcome::Rejected(Box::new(Rejected {
+                    error,
+                    meta: meta.into_owned(),
+                    payload: own(payload),
+                }))
+            }
+            Outcome::Failed(o) => {
+                let Failed {
+                    job,
+                    wire_version,
+                    error,
+                    step,
+                    panicked,
+                    meta,
+                    payload,
+                } = *o;
+                Outcome::Failed(Box::new(Failed {
+                    job,
+                    wire_version,
+                    error,
+                    step,
+                    panicked,
+                    meta: meta.into_owned(),
+                    payload: own(payload),
+                }))
+            }
         }
     }
 }

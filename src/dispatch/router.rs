@@ -289,6 +289,7 @@ impl<D: Send + 'static> Router<D> {
     /// Reads the envelope and resolves its job. When the job is performed,
     /// `perform` decodes its arguments (where they stand, if the header came
     /// first) and runs it; every other outcome goes to `settle`.
+    #[inline(always)]
     fn route<'r, 'p, R>(
         &'r self,
         payload: &'p [u8],
@@ -296,11 +297,11 @@ impl<D: Send + 'static> Router<D> {
         settle: impl FnOnce(Outcome<'p>) -> R,
     ) -> R {
         let reject = |error: RejectError, head: &mut Head<'p>| {
-            Outcome::Rejected(Rejected {
+            Outcome::Rejected(Box::new(Rejected {
                 error,
                 meta: head.meta.take().unwrap_or_default(),
                 payload: Cow::Borrowed(payload),
-            })
+            }))
         };
         let mut head = Head::default();
         let text = match checked_text(payload, &self.limits) {
@@ -318,23 +319,41 @@ impl<D: Send + 'static> Router<D> {
                 Ok(None) => break,
                 Err(error) => return settle(reject(*error, &mut head)),
             };
-            if let (Key::Args, None, None, Some(job), Some(version)) =
-                (&key, &head.args, &pending, &head.job, &head.version)
-            {
-                // The header came first: decode the arguments where they
-                // stand. Anything else waits for the whole envelope to be
-                // read, so that key order never changes the outcome.
-                match self.resolve(job, version) {
-                    Resolved::Perform(entry, route) => {
+            if let (Key::Args, None, None) = (&key, &head.args, &pending) {
+                if let (Some(job), Some(version)) = (&head.job, &head.version) {
+                    // The header came first: decode the arguments where they
+                    // stand. Anything else waits for the whole envelope to be
+                    // read, so that key order never changes the outcome.
+                    match self.resolve(job, version) {
+                        Resolved::Perform(entry, route) => {
+                            let dispatch = Dispatch {
+                                scan: &mut scan,
+                                head: &mut head,
+                                payload,
+                                inline: true,
+                                tail: None,
+                            };
+                            return perform(entry, route, dispatch);
+                        }
+                        other => pending = Some(other),
+                    }
+                } else if let Some((job, version)) = self.tail_header(&scan, &head) {
+                    // The arguments come first: read the header from the
+                    // tail, decode them where they stand, and let the full
+                    // read of the rest confirm the header before anything
+                    // runs. Only a job to perform takes this path.
+                    if let Resolved::Perform(entry, route) =
+                        self.resolve(&Cow::Borrowed(job), version)
+                    {
                         let dispatch = Dispatch {
                             scan: &mut scan,
                             head: &mut head,
                             payload,
                             inline: true,
+                            tail: Some((job, version)),
                         };
                         return perform(entry, route, dispatch);
                     }
-                    other => pending = Some(other),
                 }
             }
             if let Err(error) = scan.field(key, at, &mut head) {
@@ -378,6 +397,7 @@ impl<D: Send + 'static> Router<D> {
                     head: &mut head,
                     payload,
                     inline: false,
+                    tail: None,
                 };
                 perform(entry, route, dispatch)
             }
@@ -391,12 +411,30 @@ impl<D: Send + 'static> Router<D> {
                 meta: meta(&mut head),
                 payload: payload_cow,
             })),
-            Resolved::Reject(error) => settle(Outcome::Rejected(Rejected {
+            Resolved::Reject(error) => settle(Outcome::Rejected(Box::new(Rejected {
                 error,
                 meta: meta(&mut head),
                 payload: payload_cow,
-            })),
+            }))),
         }
+    }
+
+    /// The header, for arguments that come first: what was read before them,
+    /// and the rest from the envelope's tail.
+    #[inline]
+    fn tail_header<'p>(&self, scan: &Scan<'p>, head: &Head<'p>) -> Option<(&'p str, &'p str)> {
+        // Only plain strings qualify, so a name or version read with escapes
+        // falls back to the full read.
+        let known = |field: &Option<Cow<'p, str>>| match field {
+            Some(Cow::Borrowed(text)) => Some(Some(*text)),
+            Some(Cow::Owned(_)) => None,
+            None => Some(None),
+        };
+        let (job, version) = (known(&head.job)?, known(&head.version)?);
+        let (tail_job, tail_version) = scan.tail_header()?;
+        let job = job.or((!tail_job.is_empty()).then_some(tail_job))?;
+        let version = version.or((!tail_version.is_empty()).then_some(tail_version))?;
+        Some((job, version))
     }
 
     /// Resolves a name and version. The version is checked for every name,
@@ -518,6 +556,7 @@ fn settled(outcome: &Outcome<'_>) -> Span {
 }
 
 /// The log line of an outcome that deserves one.
+#[inline]
 fn report(outcome: &Outcome<'_>) {
     match outcome {
         Outcome::Discarded(d) => {

@@ -10,7 +10,7 @@
 
 use crate::dispatch::entry::{Dispatch, Entry, Lent, Performing, Route, Run};
 use crate::dispatch::outcome::{Failed, Outcome, Performed, Rejected, Snoozed};
-use crate::job::error::{panic_message, Step, Verdict};
+use crate::job::error::{guarded, panic_message, Step, Verdict};
 use crate::job::history::{decode_typed, ChainError, History};
 use crate::wire::scan::{Head, Scan};
 use crate::wire::{
@@ -49,33 +49,46 @@ impl<J: Job<L>, L: Lifecycle> Run for JobRun<J, L> {
         dispatch: Dispatch<'_, 'p>,
     ) -> Outcome<'p> {
         let payload = dispatch.payload;
-        let decoded = match decode::<J, L>(lent.entry, &route, dispatch, lent.catch) {
-            Ok(decoded) => decoded,
-            Err(outcome) => return *outcome,
-        };
-        warn_deprecated::<J, L>();
-        let Decoded { job, meta } = decoded;
-        let Some(state) = state_of::<J::State>(lent.entry) else {
-            return missing(lent.entry, &route, "state", payload, meta);
-        };
-        let mut unit = ();
-        let Some(data) = data_of::<J::Data>(lent.data, &mut unit) else {
-            return missing(lent.entry, &route, "data", payload, meta);
-        };
-        let result = {
+        let Lent {
+            entry,
+            info,
+            data,
+            catch,
+        } = lent;
+        // One guard around decoding and performing; `stage` says which was
+        // running if it catches a panic.
+        let mut meta = None;
+        let mut stage = Stage::Decode;
+        let result = guarded(catch, || {
+            let decoded = decode::<J, L>(entry, &route, dispatch, catch)?;
+            warn_deprecated::<J, L>();
+            let meta = &*meta.insert(decoded.meta);
+            let Some(state) = state_of::<J::State>(entry) else {
+                return Err(missing::<J, L>("state"));
+            };
+            let mut unit = ();
+            let Some(data) = data_of::<J::Data>(data, &mut unit) else {
+                return Err(missing::<J, L>("data"));
+            };
             let mut ctx = Context {
                 job: J::NAME,
                 wire_version: &route.wire,
                 relation: route.relation,
-                meta: &meta,
+                meta,
                 state,
                 data,
-                info: lent.info,
+                info,
             };
-            let future = pin!(job.perform(&mut ctx));
-            poll_to_end(future, lent.catch)
-        };
-        finish::<J, L>(route, result, payload, meta)
+            stage = Stage::Perform;
+            let future = pin!(decoded.job.perform(&mut ctx));
+            Ok(poll_to_end(future))
+        });
+        let meta = meta.unwrap_or_default();
+        match result {
+            Ok(Ok(result)) => finish::<J, L>(route, result, payload, meta),
+            Ok(Err(outcome)) => with_payload(*outcome, payload, meta),
+            Err(panic) => panicked::<J, L>(route, stage, panic, payload, meta),
+        }
     }
 
     fn future<'f, 'p: 'f>(
@@ -85,31 +98,34 @@ impl<J: Job<L>, L: Lifecycle> Run for JobRun<J, L> {
         dispatch: Dispatch<'_, 'p>,
     ) -> Result<Performing<'f, 'p>, Outcome<'p>> {
         let payload = dispatch.payload;
-        let decoded = decode::<J, L>(lent.entry, &route, dispatch, lent.catch).map_err(|o| *o)?;
+        let Lent {
+            entry,
+            info,
+            data,
+            catch,
+        } = lent;
+        let decoded = match guarded(catch, || decode::<J, L>(entry, &route, dispatch, catch)) {
+            Ok(Ok(decoded)) => decoded,
+            Ok(Err(outcome)) => return Err(*outcome),
+            Err(panic) => {
+                return Err(panicked::<J, L>(
+                    route,
+                    Stage::Decode,
+                    panic,
+                    payload,
+                    Meta::default(),
+                ))
+            }
+        };
         warn_deprecated::<J, L>();
         let Decoded { job, meta } = decoded;
-        let Some(state) = state_of::<J::State>(lent.entry) else {
-            return Err(missing(lent.entry, &route, "state", payload, meta));
+        let Some(state) = state_of::<J::State>(entry) else {
+            return Err(with_payload(*missing::<J, L>("state"), payload, meta));
         };
-        let Lent {
-            info, data, catch, ..
-        } = lent;
         Ok(Box::pin(async move {
             let mut unit = ();
             let Some(data) = data_of::<J::Data>(data, &mut unit) else {
-                return Outcome::Failed(Failed {
-                    job: J::NAME,
-                    wire_version: route.wire,
-                    error: HandlerError::internal(format!(
-                        "job `{}`: the router lends no `{}`",
-                        J::NAME,
-                        std::any::type_name::<J::Data>()
-                    )),
-                    step: Step::Perform,
-                    panicked: false,
-                    meta,
-                    payload: Cow::Borrowed(payload),
-                });
+                return with_payload(*missing::<J, L>("data"), payload, meta);
             };
             let result = {
                 let mut ctx = Context {
@@ -124,7 +140,10 @@ impl<J: Job<L>, L: Lifecycle> Run for JobRun<J, L> {
                 let mut future = pin!(job.perform(&mut ctx));
                 std::future::poll_fn(|cx| guarded_poll(future.as_mut(), cx, catch)).await
             };
-            finish::<J, L>(route, result, payload, meta)
+            match result {
+                Ok(result) => finish::<J, L>(route, result, payload, meta),
+                Err(panic) => panicked::<J, L>(route, Stage::Perform, panic, payload, meta),
+            }
         }))
     }
 
@@ -134,9 +153,22 @@ impl<J: Job<L>, L: Lifecycle> Run for JobRun<J, L> {
         route: &Route,
         dispatch: Dispatch<'_, 'p>,
     ) -> Result<Box<dyn Any>, Outcome<'p>> {
-        decode::<J, L>(entry, route, dispatch, true)
-            .map(|decoded| Box::new(decoded.job) as Box<dyn Any>)
-            .map_err(|outcome| *outcome)
+        let payload = dispatch.payload;
+        match guarded(true, || decode::<J, L>(entry, route, dispatch, true)) {
+            Ok(Ok(decoded)) => Ok(Box::new(decoded.job) as Box<dyn Any>),
+            Ok(Err(outcome)) => Err(*outcome),
+            Err(panic) => Err(panicked::<J, L>(
+                Route {
+                    relation: route.relation,
+                    wire: route.wire.clone(),
+                    via_alias: route.via_alias,
+                },
+                Stage::Decode,
+                panic,
+                payload,
+                Meta::default(),
+            )),
+        }
     }
 }
 
@@ -150,6 +182,7 @@ fn warn_deprecated<J: Job<L>, L: Lifecycle>() {
 }
 
 /// The job's state, resolved when the router was built.
+#[inline]
 fn state_of<S: Any>(entry: &Entry) -> Option<&S> {
     static UNIT: () = ();
     match &entry.state_value {
@@ -160,6 +193,7 @@ fn state_of<S: Any>(entry: &Entry) -> Option<&S> {
 
 /// The data lent to this dispatch, as the job's declared type: the worker's,
 /// or a unit for a job that borrows nothing.
+#[inline]
 fn data_of<'a, D: Any>(lent: &'a mut (dyn Any + Send), unit: &'a mut ()) -> Option<&'a mut D> {
     if lent.is::<D>() {
         lent.downcast_mut::<D>()
@@ -168,27 +202,73 @@ fn data_of<'a, D: Any>(lent: &'a mut (dyn Any + Send), unit: &'a mut ()) -> Opti
     }
 }
 
+/// Which part of a blocking dispatch was running.
+#[derive(Clone, Copy)]
+enum Stage {
+    Decode,
+    Perform,
+}
+
 /// The router was built to lend the job what it needs, so this cannot
 /// happen; if it somehow did, the payload goes back, never a panic.
-fn missing<'p>(
-    entry: &Entry,
-    route: &Route,
-    what: &str,
-    payload: &'p [u8],
-    meta: Meta<'p>,
-) -> Outcome<'p> {
-    Outcome::Failed(Failed {
-        job: entry.name,
-        wire_version: route.wire.clone(),
+#[cold]
+fn missing<'p, J: Job<L>, L: Lifecycle>(what: &str) -> Box<Outcome<'p>> {
+    Box::new(Outcome::Failed(Box::new(Failed {
+        job: J::NAME,
+        wire_version: J::VERSION,
         error: HandlerError::internal(format!(
             "job `{}`: its {what} is missing from the router",
-            entry.name
+            J::NAME
         )),
         step: Step::Perform,
         panicked: false,
+        meta: Meta::default(),
+        payload: Cow::Borrowed(&[]),
+    })))
+}
+
+/// An outcome made without the payload, given it.
+fn with_payload<'p>(outcome: Outcome<'p>, payload: &'p [u8], meta: Meta<'p>) -> Outcome<'p> {
+    match outcome {
+        Outcome::Failed(mut failed) if failed.payload.is_empty() => {
+            failed.payload = Cow::Borrowed(payload);
+            failed.meta = meta;
+            Outcome::Failed(failed)
+        }
+        other => other,
+    }
+}
+
+/// The outcome of a panic caught in `stage`.
+#[cold]
+fn panicked<'p, J: Job<L>, L: Lifecycle>(
+    route: Route,
+    stage: Stage,
+    panic: String,
+    payload: &'p [u8],
+    meta: Meta<'p>,
+) -> Outcome<'p> {
+    let (step, message) = match stage {
+        Stage::Decode => (
+            Step::Decode {
+                version: route.wire.clone(),
+            },
+            format!("decode at {} panicked: {panic}", route.wire),
+        ),
+        Stage::Perform => (
+            Step::Perform,
+            diagnose(format!("handler panicked: {panic}")),
+        ),
+    };
+    Outcome::Failed(Box::new(Failed {
+        job: J::NAME,
+        wire_version: route.wire,
+        error: HandlerError::internal(message),
+        step,
+        panicked: true,
         meta,
         payload: Cow::Borrowed(payload),
-    })
+    }))
 }
 
 /// Polls once, catching a panic when asked to.
@@ -221,16 +301,16 @@ impl Wake for Unpark {
 /// Drives a handler's future to its end on this thread. A handler that does
 /// not await finishes at the first poll, with a no-op waker: no executor,
 /// no allocation. One that does await parks the thread until it is woken.
-fn poll_to_end<F: Future>(mut future: Pin<&mut F>, catch: bool) -> Result<F::Output, String> {
+fn poll_to_end<F: Future>(mut future: Pin<&mut F>) -> F::Output {
     let mut cx = TaskContext::from_waker(Waker::noop());
-    if let Poll::Ready(result) = guarded_poll(future.as_mut(), &mut cx, catch) {
-        return result;
+    if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+        return output;
     }
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = TaskContext::from_waker(&waker);
     loop {
-        if let Poll::Ready(result) = guarded_poll(future.as_mut(), &mut cx, catch) {
-            return result;
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
         }
         std::thread::park();
     }
@@ -239,24 +319,13 @@ fn poll_to_end<F: Future>(mut future: Pin<&mut F>, catch: bool) -> Result<F::Out
 /// What the handler's result becomes.
 fn finish<'p, J: Job<L>, L: Lifecycle>(
     route: Route,
-    result: Result<Result<(), HandlerError>, String>,
+    result: Result<(), HandlerError>,
     payload: &'p [u8],
     meta: Meta<'p>,
 ) -> Outcome<'p> {
     let error = match result {
-        Ok(Ok(())) => return Outcome::Performed(performed::<J, L>(route)),
-        Ok(Err(error)) => error,
-        Err(panic) => {
-            return Outcome::Failed(Failed {
-                job: J::NAME,
-                wire_version: route.wire,
-                error: HandlerError::internal(diagnose(format!("handler panicked: {panic}"))),
-                step: Step::Perform,
-                panicked: true,
-                meta,
-                payload: Cow::Borrowed(payload),
-            })
-        }
+        Ok(()) => return Outcome::Performed(performed::<J, L>(route)),
+        Err(error) => error,
     };
     let payload = Cow::Borrowed(payload);
     match error.verdict() {
@@ -267,7 +336,7 @@ fn finish<'p, J: Job<L>, L: Lifecycle>(
             meta,
             payload,
         }),
-        Verdict::Failed => Outcome::Failed(Failed {
+        Verdict::Failed => Outcome::Failed(Box::new(Failed {
             job: J::NAME,
             wire_version: route.wire,
             error,
@@ -275,7 +344,7 @@ fn finish<'p, J: Job<L>, L: Lifecycle>(
             panicked: false,
             meta,
             payload,
-        }),
+        })),
     }
 }
 
@@ -305,6 +374,7 @@ pub(crate) fn performed<J: Job<L>, L: Lifecycle>(route: Route) -> Performed {
 
 /// Decodes a job's arguments, through the upcast chain when the route says
 /// so, and finishes reading the envelope.
+#[inline(always)]
 fn decode<'p, J: Job<L>, L: Lifecycle>(
     entry: &Entry,
     route: &Route,
@@ -316,13 +386,14 @@ fn decode<'p, J: Job<L>, L: Lifecycle>(
         head,
         payload,
         inline,
+        tail,
     } = dispatch;
     let reject = |error: RejectError, head: &mut Head<'p>| {
-        Box::new(Outcome::Rejected(Rejected {
+        Box::new(Outcome::Rejected(Box::new(Rejected {
             error,
             meta: head.meta.take().unwrap_or_default(),
             payload: Cow::Borrowed(payload),
-        }))
+        })))
     };
     let (start, end) = match (inline, head.args) {
         (true, _) => {
@@ -354,7 +425,7 @@ fn decode<'p, J: Job<L>, L: Lifecycle>(
                 }
             }
         }
-        _ => decode_typed::<J>(text, &route.wire, catch),
+        _ => decode_typed::<J>(text),
     };
     let job = match decoded {
         Ok((job, used)) => {
@@ -362,6 +433,9 @@ fn decode<'p, J: Job<L>, L: Lifecycle>(
                 scan.pos = start + used;
                 if let Err(error) = scan.rest(head) {
                     return Err(reject(*error, head));
+                }
+                if let Err(error) = confirm(tail, head) {
+                    return Err(reject(error, head));
                 }
             }
             job
@@ -373,6 +447,9 @@ fn decode<'p, J: Job<L>, L: Lifecycle>(
             if inline {
                 if let Err(error) = finish_reading(scan, head, start) {
                     return Err(reject(*error, head));
+                }
+                if let Err(error) = confirm(tail, head) {
+                    return Err(reject(error, head));
                 }
             }
             return Err(chain_failure(
@@ -398,6 +475,26 @@ fn decode<'p, J: Job<L>, L: Lifecycle>(
         job,
         meta: head.meta.take().unwrap_or_default(),
     })
+}
+
+/// The full read must find the header that was read from the tail. A tail
+/// string pair right before the closing brace is the last top-level pair, so
+/// this always holds; were it ever not to, the job decoded as the wrong type
+/// must not run, and the payload is rejected instead.
+fn confirm(tail: Option<(&str, &str)>, head: &Head<'_>) -> Result<(), RejectError> {
+    let Some((job, version)) = tail else {
+        return Ok(());
+    };
+    if head.job.as_deref() == Some(job) && head.version.as_deref() == Some(version) {
+        Ok(())
+    } else {
+        Err(RejectError::Malformed {
+            message: "the envelope's header reads differently from its end than from its start"
+                .to_owned(),
+            line: 1,
+            column: 1,
+        })
+    }
 }
 
 /// After arguments that failed to decode where they stood: skips them (a
@@ -434,11 +531,11 @@ fn chain_failure<'p>(
 ) -> Box<Outcome<'p>> {
     let meta = head.meta.take().unwrap_or_default();
     let rejected = |error| {
-        Box::new(Outcome::Rejected(Rejected {
+        Box::new(Outcome::Rejected(Box::new(Rejected {
             error,
             meta: meta.clone(),
             payload: Cow::Borrowed(payload),
-        }))
+        })))
     };
     match error {
         // The skipper has already found the text to be JSON, in either key
@@ -483,7 +580,7 @@ fn chain_failure<'p>(
             to,
             message: bounded(error.to_string()),
         }),
-        ChainError::Panic { step, message } => Box::new(Outcome::Failed(Failed {
+        ChainError::Panic { step, message } => Box::new(Outcome::Failed(Box::new(Failed {
             job: entry.name,
             wire_version: route.wire.clone(),
             error: HandlerError::internal(format!("{step} panicked: {message}")),
@@ -491,6 +588,6 @@ fn chain_failure<'p>(
             panicked: true,
             meta,
             payload: Cow::Borrowed(payload),
-        })),
+        }))),
     }
 }

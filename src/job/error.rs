@@ -369,6 +369,7 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs `f`, turning a panic into its message when `catch` is set.
+#[inline]
 pub(crate) fn guarded<T>(catch: bool, f: impl FnOnce() -> T) -> Result<T, String> {
     if !catch {
         return Ok(f());

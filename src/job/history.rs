@@ -247,7 +247,8 @@ pub struct Json<M>(PhantomData<M>, Never);
 pub trait History<Target>: sealed::Sealed + 'static {
     /// Decodes a payload on `line` into `Target`, returning it and the bytes
     /// consumed, or `None` when no link reads that line. With `catch`, a panic
-    /// in a `Deserialize` impl or an upcaster becomes `ChainError::Panic`.
+    /// in an upcaster becomes `ChainError::Panic`, naming the step; a panic in
+    /// a `Deserialize` impl is the caller's to catch.
     #[doc(hidden)]
     fn decode(
         line: Line,
@@ -305,22 +306,11 @@ impl<T> History<T> for NoPrevious {
     fn links(_: &mut Vec<LinkInfo>) {}
 }
 
-/// Decodes `text` as the type of the line at `version`, catching a panic in
-/// its `Deserialize` impl.
-pub(crate) fn decode_typed<T: DeserializeOwned>(
-    text: &str,
-    version: &Version,
-    catch: bool,
-) -> Result<(T, usize), ChainError> {
-    match guarded(catch, || decode_prefix::<T>(text)) {
-        Ok(decoded) => decoded.map_err(ChainError::Decode),
-        Err(message) => Err(ChainError::Panic {
-            step: Step::Decode {
-                version: version.clone(),
-            },
-            message,
-        }),
-    }
+/// Decodes `text` as the type of a line. A panic in its `Deserialize` impl
+/// is the caller's to catch: the router guards the whole decode.
+#[inline]
+pub(crate) fn decode_typed<T: DeserializeOwned>(text: &str) -> Result<(T, usize), ChainError> {
+    decode_prefix::<T>(text).map_err(ChainError::Decode)
 }
 
 /// Runs one upcast step, catching a panic in it.
@@ -356,7 +346,7 @@ impl<P: Upcast> History<P::Next> for P {
         catch: bool,
     ) -> Option<Result<(P::Next, usize), ChainError>> {
         let decoded = if line == Line::of(&P::VERSION) {
-            decode_typed::<P>(text, &P::VERSION, catch)
+            decode_typed::<P>(text)
         } else {
             P::Previous::decode(line, text, &P::VERSION, catch)?
         };
@@ -384,13 +374,12 @@ impl<M: JsonUpcast, T: DeserializeOwned> History<T> for Json<M> {
         catch: bool,
     ) -> Option<Result<(T, usize), ChainError>> {
         let decoded = <Json<M> as JsonHistory>::decode_json(line, text, target, catch)?;
-        Some(decoded.and_then(|(args, used)| {
-            let rebuilt = args.to_json();
-            match decode_typed::<T>(&rebuilt, target, catch) {
-                Ok((next, _)) => Ok((next, used)),
-                // The rebuilt text is not the payload: its positions mean
-                // nothing to the producer, so the error points at `args`.
-                Err(ChainError::Decode(error)) => {
+        Some(
+            decoded.and_then(|(args, used)| match T::deserialize(&args) {
+                Ok(next) => Ok((next, used)),
+                // The error is about the upcast arguments, not the payload's
+                // text: it points at `args`.
+                Err(error) => {
                     let mut message = error.to_string();
                     if let Some(cut) = message.rfind(" at line ") {
                         message.truncate(cut);
@@ -401,9 +390,8 @@ impl<M: JsonUpcast, T: DeserializeOwned> History<T> for Json<M> {
                         syntax: false,
                     })
                 }
-                Err(other) => Err(other),
-            }
-        }))
+            }),
+        )
     }
 
     #[allow(private_interfaces)]

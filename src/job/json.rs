@@ -109,10 +109,14 @@ impl<'a> JsonArgs<'a> {
         if text.as_bytes().get(start) != Some(&b'{') {
             return Err(fail("`args` must be a JSON object".to_owned(), start, true));
         }
-        let end = skip_value(text.as_bytes(), start)
-            .map_err(|error| fail(error.message.to_owned(), error.at, true))?;
-        let mut scan = Scan::open(text).map_err(|error| fail(error.to_string(), start, false))?;
-        let mut fields: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+        // What went wrong, as the skipper says it: the same words and place
+        // as on a typed line, whatever the key order.
+        let syntax = || match skip_value(text.as_bytes(), start) {
+            Err(error) => fail(error.message.to_owned(), error.at, true),
+            Ok(_) => fail("expected a key".to_owned(), start, true),
+        };
+        let mut scan = Scan::open(text).map_err(|_| syntax())?;
+        let mut fields: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(8);
         let mut first = true;
         loop {
             let at = crate::wire::whitespace(text.as_bytes(), scan.pos);
@@ -120,14 +124,23 @@ impl<'a> JsonArgs<'a> {
                 Ok(Some((key, _))) => key,
                 Ok(None) => break,
                 Err(error) => {
-                    let message = match *error {
-                        crate::RejectError::Malformed { message, .. } => message,
-                        other => other.to_string(),
-                    };
-                    return Err(fail(message, at, false));
+                    // A key serde cannot read (a lone surrogate) is arguments
+                    // that do not fit; anything else is a syntax error.
+                    if skip_value(text.as_bytes(), start).is_ok() {
+                        let message = match *error {
+                            crate::RejectError::Malformed { message, .. } => message,
+                            other => other.to_string(),
+                        };
+                        return Err(fail(message, at, false));
+                    }
+                    return Err(syntax());
                 }
             };
             if fields.iter().any(|(k, _)| *k == key) {
+                // Report a syntax error further on first, as a typed line would.
+                if skip_value(text.as_bytes(), start).is_err() {
+                    return Err(syntax());
+                }
                 return Err(fail(
                     format!("duplicate field `{}`", crate::wire::quote(&key)),
                     at,
@@ -135,15 +148,14 @@ impl<'a> JsonArgs<'a> {
                 ));
             }
             let value = scan.pos;
-            let after = skip_value(text.as_bytes(), value)
-                .map_err(|error| fail(error.message.to_owned(), error.at, true))?;
+            let after = skip_value(text.as_bytes(), value).map_err(|_| syntax())?;
             scan.pos = after;
             fields.push((
                 key,
                 Cow::Borrowed(text.get(value..after).unwrap_or_default()),
             ));
         }
-        Ok((JsonArgs { fields }, end))
+        Ok((JsonArgs { fields }, scan.pos))
     }
 
     /// Whether the field is present.
@@ -307,6 +319,95 @@ impl<'a> JsonArgs<'a> {
 
     fn position(&self, key: &str) -> Option<usize> {
         self.fields.iter().position(|(k, _)| k == key)
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for &JsonArgs<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(Fields {
+            fields: self.fields.iter(),
+            value: None,
+        })
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
+    }
+}
+
+/// The fields of [`JsonArgs`], as a serde map: each value parsed from its
+/// own text, so the arguments are never written out and read again.
+struct Fields<'s, 'de> {
+    fields: std::slice::Iter<'s, (Cow<'de, str>, Cow<'de, str>)>,
+    value: Option<&'s Cow<'de, str>>,
+}
+
+impl<'de> serde::de::MapAccess<'de> for Fields<'_, 'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let Some((key, value)) = self.fields.next() else {
+            return Ok(None);
+        };
+        self.value = Some(value);
+        match key {
+            Cow::Borrowed(key) => seed
+                .deserialize(serde::de::value::BorrowedStrDeserializer::new(key))
+                .map(Some),
+            Cow::Owned(key) => seed
+                .deserialize(serde::de::value::StrDeserializer::new(key))
+                .map(Some),
+        }
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        let Some(raw) = self.value.take() else {
+            return Err(serde::de::Error::custom(
+                "a value was asked for before its key",
+            ));
+        };
+        match raw {
+            Cow::Borrowed(raw) => {
+                let mut de = serde_json::Deserializer::from_str(raw);
+                let value = seed.deserialize(&mut de)?;
+                de.end()?;
+                Ok(value)
+            }
+            // A value the upcaster wrote owns its text, so it cannot lend
+            // it: it goes through a `Value`, and it is small.
+            Cow::Owned(raw) => {
+                let value: serde_json::Value = serde_json::from_str(raw)?;
+                seed.deserialize(value)
+            }
+        }
     }
 }
 

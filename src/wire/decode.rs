@@ -9,6 +9,7 @@ use std::fmt;
 /// Deserializes one JSON value from the start of `text`, returning it and the
 /// number of bytes it took (leading whitespace included). What follows the
 /// value is left for the caller.
+#[inline]
 pub(crate) fn decode_prefix<'de, T: Deserialize<'de>>(
     text: &'de str,
 ) -> Result<(T, usize), serde_json::Error> {

@@ -184,6 +184,7 @@ impl<'a> Header<'a> {
 
 /// The payload as text, after the size and UTF-8 checks every reader makes
 /// first.
+#[inline]
 pub(crate) fn checked_text<'a>(payload: &'a [u8], limits: &Limits) -> Result<&'a str, RejectError> {
     if payload.len() > limits.max_payload_bytes() {
         return Err(RejectError::TooLarge {

@@ -222,9 +222,9 @@ impl<'a> Meta<'a> {
 /// ```
 #[derive(Clone, Default)]
 pub struct Headers<'a> {
-    /// The JSON object as read, checked to hold only strings.
+    /// The JSON object, as read or as written by `with_header`, checked to
+    /// hold only strings: one field, so that metadata stays small.
     raw: Option<Cow<'a, str>>,
-    added: Vec<(String, String)>,
 }
 
 impl Headers<'_> {
@@ -234,9 +234,6 @@ impl Headers<'_> {
     /// assert_eq!(jobwire::wire::Meta::new().headers().get("x"), None);
     /// ```
     pub fn get(&self, key: &str) -> Option<Cow<'_, str>> {
-        if let Some((_, value)) = self.added.iter().find(|(k, _)| k == key) {
-            return Some(Cow::Borrowed(value));
-        }
         let raw = self.raw.as_deref()?;
         let mut found = None;
         let mut deserializer = serde_json::Deserializer::from_str(raw);
@@ -256,11 +253,15 @@ impl Headers<'_> {
     /// assert_eq!(jobwire::wire::Meta::new().headers().iter().count(), 0);
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
-        self.raw_pairs().chain(
-            self.added
-                .iter()
-                .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()))),
-        )
+        // The raw text was checked to be an object of strings when it was
+        // read or written, so this parse cannot fail; if it somehow did, no
+        // pairs show.
+        self.raw
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<Pairs<'_>>(raw).ok())
+            .map(|pairs| pairs.0)
+            .unwrap_or_default()
+            .into_iter()
     }
 
     /// Whether there are no headers.
@@ -269,36 +270,39 @@ impl Headers<'_> {
     /// assert!(jobwire::wire::Meta::new().headers().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty()
-            && self
-                .raw
-                .as_deref()
-                .is_none_or(|raw| raw.bytes().filter(|b| !b.is_ascii_whitespace()).eq(*b"{}"))
+        self.raw
+            .as_deref()
+            .is_none_or(|raw| raw.bytes().filter(|b| !b.is_ascii_whitespace()).eq(*b"{}"))
     }
 
     fn into_owned(self) -> Headers<'static> {
         Headers {
             raw: self.raw.map(|raw| Cow::Owned(raw.into_owned())),
-            added: self.added,
         }
     }
 
+    /// Sets `key` to `value`, keeping the order of the others.
     fn insert(&mut self, key: String, value: String) {
-        match self.added.iter_mut().find(|(k, _)| *k == key) {
+        let mut pairs: Vec<(String, String)> = self
+            .iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        match pairs.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
-            None => self.added.push((key, value)),
+            None => pairs.push((key, value)),
         }
-    }
-
-    fn raw_pairs(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
-        // The raw text was checked to be an object of strings when it was
-        // read, so this parse cannot fail; if it somehow did, no pairs show.
-        self.raw
-            .as_deref()
-            .and_then(|raw| serde_json::from_str::<Pairs<'_>>(raw).ok())
-            .map(|pairs| pairs.0)
-            .unwrap_or_default()
-            .into_iter()
+        let mut json = String::from("{");
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            // Strings always serialize.
+            json.push_str(&serde_json::to_string(k).unwrap_or_default());
+            json.push(':');
+            json.push_str(&serde_json::to_string(v).unwrap_or_default());
+        }
+        json.push('}');
+        self.raw = Some(Cow::Owned(json));
     }
 }
 

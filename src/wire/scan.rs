@@ -74,22 +74,47 @@ impl<'a> Scan<'a> {
     /// closing brace.
     pub(crate) fn key(&mut self) -> Result<Option<(Key, usize)>, Box<RejectError>> {
         let mut first = std::mem::replace(&mut self.first_key, false);
-        Ok(self
-            .object_key(&mut first)?
-            .map(|(key, at)| (Key::of(&key), at)))
+        if !self.before_key(&mut first)? {
+            return Ok(None);
+        }
+        let at = self.pos;
+        // The envelope's own keys, written plainly, are recognised by their
+        // bytes; anything else (escapes, unknown keys) is read as a string.
+        let bytes = self.text.as_bytes().get(at..).unwrap_or_default();
+        let known = [
+            (&b"\"job\""[..], Key::Job),
+            (b"\"args\"", Key::Args),
+            (b"\"version\"", Key::Version),
+            (b"\"meta\"", Key::Meta),
+            (b"\"progress\"", Key::Progress),
+        ]
+        .into_iter()
+        .find(|(literal, _)| bytes.starts_with(literal));
+        let key = match known {
+            Some((literal, key)) => {
+                self.pos += literal.len();
+                key
+            }
+            None => {
+                if self.peek() != Some(b'"') {
+                    return Err(self.malformed(at, "expected a key in double quotes"));
+                }
+                Key::of(&self.string()?)
+            }
+        };
+        self.after_key()?;
+        Ok(Some((key, at)))
     }
 
-    /// The next key of the object the cursor is in, positioned at its value;
-    /// `None` after the closing brace. `first` is true before the first key.
-    pub(crate) fn object_key(
-        &mut self,
-        first: &mut bool,
-    ) -> Result<Option<(Cow<'a, str>, usize)>, Box<RejectError>> {
+    /// Moves past what precedes a key (a comma, or nothing before the first
+    /// one); `false` at the closing brace.
+    #[inline]
+    fn before_key(&mut self, first: &mut bool) -> Result<bool, Box<RejectError>> {
         self.skip_whitespace();
         if std::mem::replace(first, false) {
             if self.peek() == Some(b'}') {
                 self.pos += 1;
-                return Ok(None);
+                return Ok(false);
             }
         } else {
             match self.peek() {
@@ -99,22 +124,41 @@ impl<'a> Scan<'a> {
                 }
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(None);
+                    return Ok(false);
                 }
                 _ => return Err(self.malformed(self.pos, "expected `,` or `}` after a value")),
             }
         }
-        let at = self.pos;
-        if self.peek() != Some(b'"') {
-            return Err(self.malformed(at, "expected a key in double quotes"));
-        }
-        let key = self.string()?;
+        Ok(true)
+    }
+
+    /// Moves past the colon after a key, to its value.
+    #[inline]
+    fn after_key(&mut self) -> Result<(), Box<RejectError>> {
         self.skip_whitespace();
         if self.peek() != Some(b':') {
             return Err(self.malformed(self.pos, "expected `:` after a key"));
         }
         self.pos += 1;
         self.skip_whitespace();
+        Ok(())
+    }
+
+    /// The next key of the object the cursor is in, positioned at its value;
+    /// `None` after the closing brace. `first` is true before the first key.
+    pub(crate) fn object_key(
+        &mut self,
+        first: &mut bool,
+    ) -> Result<Option<(Cow<'a, str>, usize)>, Box<RejectError>> {
+        if !self.before_key(first)? {
+            return Ok(None);
+        }
+        let at = self.pos;
+        if self.peek() != Some(b'"') {
+            return Err(self.malformed(at, "expected a key in double quotes"));
+        }
+        let key = self.string()?;
+        self.after_key()?;
         Ok(Some((key, at)))
     }
 
@@ -298,6 +342,41 @@ impl<'a> Scan<'a> {
         self.end()
     }
 
+    /// Reads `"job"` and `"version"` from the end of the envelope, without
+    /// reading what stands before them: for envelopes whose arguments come
+    /// first (written that way, or given back by PostgreSQL's `jsonb`), so
+    /// that the arguments can still be decoded where they stand.
+    ///
+    /// Only the last one or two top-level pairs are looked at, and only when
+    /// each is a key and a plain string value (no escapes anywhere): a string
+    /// value right before the envelope's closing brace can only be its last
+    /// top-level value, so what this finds is what a full read finds. It is
+    /// a guess all the same: the caller compares it with the full read before
+    /// anything is performed.
+    pub(crate) fn tail_header(&self) -> Option<(&'a str, &'a str)> {
+        let bytes = self.text.as_bytes();
+        let mut end = bytes.len();
+        end = trim_back(bytes, end);
+        if end == 0 || bytes.get(end - 1) != Some(&b'}') {
+            return None;
+        }
+        let (last_key, last_value, before) = pair_back(self.text, end - 1)?;
+        let (second_key, second_value) = match bytes.get(before) {
+            Some(b',') => match pair_back(self.text, before) {
+                Some((key, value, _)) => (Some(key), Some(value)),
+                None => (None, None),
+            },
+            _ => (None, None),
+        };
+        match (last_key, second_key) {
+            ("version", Some("job")) => Some((second_value?, last_value)),
+            ("job", Some("version")) => Some((last_value, second_value?)),
+            ("version", _) => Some(("", last_value)),
+            ("job", _) => Some((last_value, "")),
+            _ => None,
+        }
+    }
+
     /// Checks that nothing but whitespace follows the envelope.
     pub(crate) fn end(&mut self) -> Result<(), Box<RejectError>> {
         self.skip_whitespace();
@@ -358,6 +437,89 @@ impl<'a> Scan<'a> {
         let bytes = self.text.as_bytes();
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(self.pos) {
             self.pos += 1;
+        }
+    }
+}
+
+/// The position after the last non-whitespace byte before `end`.
+#[inline]
+fn trim_back(bytes: &[u8], mut end: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = end.checked_sub(1).and_then(|i| bytes.get(i)) {
+        end -= 1;
+    }
+    end
+}
+
+/// A plain string (no backslash) that ends just before `end`: its text, and
+/// the position of its opening quote.
+#[inline]
+fn string_back(text: &str, end: usize) -> Option<(&str, usize)> {
+    let bytes = text.as_bytes();
+    let close = end.checked_sub(1)?;
+    if bytes.get(close) != Some(&b'"') {
+        return None;
+    }
+    let mut open = close;
+    loop {
+        open = open.checked_sub(1)?;
+        match bytes.get(open)? {
+            b'"' => break,
+            b'\\' => return None,
+            _ => {}
+        }
+    }
+    Some((text.get(open + 1..close)?, open))
+}
+
+/// The `"key": "value"` pair that ends just before `end`: the key, the
+/// value, and the position of the first byte before the key that is not
+/// whitespace.
+#[inline]
+fn pair_back(text: &str, end: usize) -> Option<(&str, &str, usize)> {
+    let bytes = text.as_bytes();
+    let (value, open) = string_back(text, trim_back(bytes, end))?;
+    let colon = trim_back(bytes, open).checked_sub(1)?;
+    if bytes.get(colon) != Some(&b':') {
+        return None;
+    }
+    let (key, open) = string_back(text, trim_back(bytes, colon))?;
+    let before = trim_back(bytes, open);
+    Some((key, value, before.checked_sub(1)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scan;
+
+    fn tail(text: &str) -> Option<(&str, &str)> {
+        Scan::open(text).ok()?.tail_header()
+    }
+
+    #[test]
+    fn the_tail_header_is_read_backwards_or_not_at_all() {
+        assert_eq!(
+            tail(r#"{"args":{"a":"}"},"job":"x.y","version":"1.2.3"}"#),
+            Some(("x.y", "1.2.3"))
+        );
+        assert_eq!(
+            tail(" {\"args\":{}, \"version\" : \"1.0.0\" ,\n \"job\":\"j\" } \n"),
+            Some(("j", "1.0.0"))
+        );
+        assert_eq!(
+            tail(r#"{"job":"j","args":{},"meta":{},"version":"2.0.0"}"#),
+            Some(("", "2.0.0"))
+        );
+        // Not a string, an escape, a nested object, another key: no guess.
+        for text in [
+            r#"{"args":{},"job":"j","version":1}"#,
+            r#"{"args":{},"job":"j","version":"1.0\u002e0"}"#,
+            r#"{"args":{"note":"a\",\"version\":\"9.0.0"}}"#,
+            r#"{"args":{},"meta":{"version":"1.0.0"}}"#,
+            r#"{"job":"j","version":"1.0.0","args":{}}"#,
+            r#"{"args":{}"#,
+            "",
+        ] {
+            assert_eq!(tail(text), None, "{text}");
         }
     }
 }
