@@ -113,6 +113,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
+pub mod backend;
 pub mod check;
 /// What a handler sees and a caller supplies, besides the job's arguments.
 ///
@@ -135,6 +138,9 @@ mod produce;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod wire;
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
+pub mod worker;
 
 pub use crate::dispatch::outcome::{
     Action, DeferReason, Deferred, Discarded, Failed, Interrupted, Outcome, Performed, Rejected,

@@ -12,7 +12,10 @@
 //! - `user.export` is new in N+1.
 #![allow(dead_code)]
 
-use jobwire::{Outcome, RegistryError, Router, Tombstone};
+use jobwire::wire::Relation;
+use jobwire::{Context, HandlerError, Outcome, RegistryError, Router, Tombstone};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 
 /// What handlers did, to check that every job's arguments arrived whole.
@@ -24,6 +27,48 @@ pub struct Books {
     pub reports: AtomicU64,
     pub faxes: AtomicU64,
     pub exports: AtomicU64,
+    /// Where a multi-process run writes down each performance, durably,
+    /// before the job is acknowledged.
+    pub ledger: Option<Box<dyn Ledger>>,
+}
+
+/// One performance, as a ledger records it.
+pub struct Performance<'a> {
+    /// The job id the producer stamped.
+    pub id: Option<&'a str>,
+    pub job: &'static str,
+    pub relation: Relation,
+    pub attempt: u32,
+    pub defers: u32,
+    /// What a charge charged.
+    pub cents: u64,
+}
+
+/// Writes performances down (the rolling deploy's database).
+pub trait Ledger: Send + Sync {
+    fn record<'a>(
+        &'a self,
+        performance: Performance<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// Writes one performance down, if a ledger is kept.
+async fn note(ctx: &Context<'_, Books>, cents: u64) -> Result<(), HandlerError> {
+    let Some(ledger) = &ctx.state().ledger else {
+        return Ok(());
+    };
+    let performance = Performance {
+        id: ctx.meta().id(),
+        job: ctx.job_name(),
+        relation: ctx.relation(),
+        attempt: ctx.attempt(),
+        defers: ctx.defers(),
+        cents,
+    };
+    ledger
+        .record(performance)
+        .await
+        .map_err(HandlerError::retryable)
 }
 
 /// Release N.
@@ -51,7 +96,7 @@ pub mod release_n {
                 return Err(HandlerError::permanent("empty message"));
             }
             ctx.state().confirmations.fetch_add(1, Relaxed);
-            Ok(())
+            super::note(ctx, 0).await
         }
     }
 
@@ -69,7 +114,7 @@ pub mod release_n {
         type Data = ();
         async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
             ctx.state().charged_cents.fetch_add(self.cents, Relaxed);
-            Ok(())
+            super::note(ctx, self.cents).await
         }
     }
 
@@ -86,7 +131,7 @@ pub mod release_n {
         type Data = ();
         async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
             ctx.state().reports.fetch_add(1, Relaxed);
-            Ok(())
+            super::note(ctx, 0).await
         }
     }
 
@@ -105,7 +150,7 @@ pub mod release_n {
         type Data = ();
         async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
             ctx.state().faxes.fetch_add(1, Relaxed);
-            Ok(())
+            super::note(ctx, 0).await
         }
     }
 
@@ -160,7 +205,7 @@ pub mod release_n1 {
             if self.date.is_present() {
                 books.dated_confirmations.fetch_add(1, Relaxed);
             }
-            Ok(())
+            super::note(ctx, 0).await
         }
     }
 
@@ -225,7 +270,7 @@ pub mod release_n1 {
             books
                 .charged_cents
                 .fetch_add(self.amount.minor_units, Relaxed);
-            Ok(())
+            super::note(ctx, self.amount.minor_units).await
         }
     }
 
@@ -244,7 +289,7 @@ pub mod release_n1 {
         type Data = ();
         async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
             ctx.state().reports.fetch_add(1, Relaxed);
-            Ok(())
+            super::note(ctx, 0).await
         }
     }
 
@@ -262,7 +307,7 @@ pub mod release_n1 {
         type Data = ();
         async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
             ctx.state().exports.fetch_add(1, Relaxed);
-            Ok(())
+            super::note(ctx, 0).await
         }
     }
 }
@@ -272,7 +317,13 @@ pub const FAX_TOMBSTONE: Tombstone = Tombstone::new("user.welcome_fax");
 
 /// Release N's workers.
 pub fn router_n(books: Books) -> Result<Router, RegistryError> {
+    router_n_lending(books)
+}
+
+/// Release N's workers, on a queue that lends `D`.
+pub fn router_n_lending<D: Send + 'static>(books: Books) -> Result<Router<D>, RegistryError> {
     Router::builder()
+        .lending::<D>()
         .job::<release_n::UserConfirmation>()
         .job::<release_n::Charge>()
         .job::<release_n::GenerateReport>()
@@ -283,7 +334,13 @@ pub fn router_n(books: Books) -> Result<Router, RegistryError> {
 
 /// Release N+1's workers.
 pub fn router_n1(books: Books) -> Result<Router, RegistryError> {
+    router_n1_lending(books)
+}
+
+/// Release N+1's workers, on a queue that lends `D`.
+pub fn router_n1_lending<D: Send + 'static>(books: Books) -> Result<Router<D>, RegistryError> {
     Router::builder()
+        .lending::<D>()
         .job::<release_n1::UserConfirmation>()
         .job::<release_n1::Charge>()
         .job::<release_n1::BuildReport>()
@@ -291,6 +348,63 @@ pub fn router_n1(books: Books) -> Result<Router, RegistryError> {
         .retired(FAX_TOMBSTONE)
         .state(books)
         .build()
+}
+
+/// Which release a process runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Release {
+    N,
+    N1,
+}
+
+/// A small deterministic generator, so every run tells the same story.
+pub struct Dice(pub u64);
+
+impl Dice {
+    pub fn roll(&mut self, sides: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % sides
+    }
+}
+
+/// Seals one job of `release`, returning the payload and the cents it charges.
+pub fn produce(
+    release: Release,
+    policy: jobwire::WritePolicy,
+    dice: &mut Dice,
+) -> Result<(Vec<u8>, u64), jobwire::SealError> {
+    let producer = jobwire::Producer::new(policy);
+    let n = dice.roll(1_000_000);
+    let cents = 1 + n % 10_000;
+    let payload = match (release, dice.roll(4)) {
+        (Release::N, 0) => producer.seal(&release_n::UserConfirmation {
+            id: n,
+            message: "welcome!".into(),
+        }),
+        (Release::N, 1) => producer.seal(&release_n::Charge {
+            account: format!("acct-{n}"),
+            cents,
+        }),
+        (Release::N, _) => producer.seal(&release_n::GenerateReport { report_id: n }),
+        (Release::N1, 0) => producer.seal(&release_n1::UserConfirmation {
+            id: n,
+            message: "welcome!".into(),
+            date: jobwire::Added::Present("2026-12-24".into()),
+        }),
+        (Release::N1, 1) => producer.seal(&release_n1::Charge {
+            account: format!("acct-{n}"),
+            amount: release_n1::Money {
+                minor_units: cents,
+                currency: "USD".into(),
+            },
+        }),
+        (Release::N1, 2) => producer.seal(&release_n1::BuildReport { report_id: n }),
+        (Release::N1, _) => producer.seal(&release_n1::Export { user_id: n }),
+    }?;
+    let charged = payload.starts_with(br#"{"job":"billing.charge""#);
+    Ok((payload, if charged { cents } else { 0 }))
 }
 
 /// One line describing an outcome, for the examples' stories.

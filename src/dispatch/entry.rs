@@ -129,6 +129,7 @@ pub(crate) trait Run: Send + Sync {
     ) -> Result<Performing<'f, 'p>, Outcome<'p>>;
 
     /// Decodes only, for the testing kit's readers.
+    #[cfg(feature = "testing")]
     fn read<'p>(
         &self,
         entry: &Entry,

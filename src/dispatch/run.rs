@@ -147,6 +147,7 @@ impl<J: Job<L>, L: Lifecycle> Run for JobRun<J, L> {
         }))
     }
 
+    #[cfg(feature = "testing")]
     fn read<'p>(
         &self,
         entry: &Entry,

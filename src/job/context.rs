@@ -41,6 +41,7 @@ pub struct Delivery<'a, D = ()> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Info<'a> {
     pub(crate) attempt: Option<u32>,
+    pub(crate) defers: Option<u32>,
     pub(crate) task_id: Option<TaskId<'a>>,
     pub(crate) first_seen: Option<SystemTime>,
     pub(crate) deadline: Option<Instant>,
@@ -97,6 +98,18 @@ impl<'a, D> Delivery<'a, D> {
         self
     }
 
+    /// Sets how many times the queue put the job off without counting an
+    /// attempt (deferred, snoozed, interrupted, released). It wins over the
+    /// envelope's `meta.defers`.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Delivery::new().with_defers(5).defers(), Some(5));
+    /// ```
+    pub fn with_defers(mut self, defers: u32) -> Self {
+        self.info.defers = Some(defers);
+        self
+    }
+
     /// Sets the queue's id for this task.
     ///
     /// ```
@@ -146,6 +159,15 @@ impl<'a, D> Delivery<'a, D> {
     /// ```
     pub fn attempt(&self) -> Option<u32> {
         self.info.attempt
+    }
+
+    /// The queue's count of times the job was put off, if given.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Delivery::new().defers(), None);
+    /// ```
+    pub fn defers(&self) -> Option<u32> {
+        self.info.defers
     }
 
     /// The queue's task id, if given.
@@ -250,6 +272,7 @@ pub struct Cancellation(Option<Arc<Signal>>);
 struct Signal {
     fired: AtomicBool,
     wakers: Mutex<Vec<Waker>>,
+    deadline: Mutex<Option<Instant>>,
 }
 
 impl Cancellation {
@@ -281,6 +304,34 @@ impl Cancellation {
         for waker in wakers {
             waker.wake();
         }
+    }
+
+    /// Fires the signal, saying by when the job must be done: after that,
+    /// the worker abandons it (and puts it back without counting an
+    /// attempt). Handlers read it as [`Context::deadline`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let signal = jobwire::Cancellation::new();
+    /// let by = Instant::now() + Duration::from_secs(20);
+    /// signal.cancel_by(by);
+    /// assert_eq!(signal.deadline(), Some(by));
+    /// ```
+    pub fn cancel_by(&self, deadline: Instant) {
+        if let Some(signal) = &self.0 {
+            *signal.deadline.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+        }
+        self.cancel();
+    }
+
+    /// The deadline given by [`cancel_by`](Cancellation::cancel_by), if any.
+    ///
+    /// ```
+    /// assert_eq!(jobwire::Cancellation::new().deadline(), None);
+    /// ```
+    pub fn deadline(&self) -> Option<Instant> {
+        let signal = self.0.as_ref()?;
+        *signal.deadline.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the signal has fired.
@@ -323,6 +374,21 @@ impl Cancellation {
             }
             Poll::Pending
         })
+    }
+}
+
+impl Cancellation {
+    /// Resolves once the signal fires, owning a clone of it: a `'static`
+    /// future, to hand to code that needs one (a worker's shutdown, say).
+    ///
+    /// ```
+    /// let stop = jobwire::Cancellation::new();
+    /// let shutdown = stop.clone().cancelled_owned();
+    /// stop.cancel();
+    /// # let _ = shutdown;
+    /// ```
+    pub async fn cancelled_owned(self) {
+        self.cancelled().await
     }
 }
 
@@ -548,6 +614,31 @@ impl<'a, S, D> Context<'a, S, D> {
         self.info.attempt.unwrap_or(self.meta.attempt())
     }
 
+    /// How many times the job was put off before this delivery without
+    /// counting an attempt (deferred for another release, snoozed,
+    /// interrupted, released at shutdown): the queue's count, or the
+    /// envelope's `meta.defers` when the caller gave none.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
+    /// #     type Previous = NoPrevious; type State = (); type Data = ();
+    /// async fn perform(self, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+    ///     assert_eq!(ctx.defers(), 2);
+    ///     Ok(())
+    /// }
+    /// # }
+    /// # let router = Router::builder().job::<Ping>().build()?;
+    /// # assert!(router.dispatch_blocking(br#"{"job":"ping","version":"1.0.0","args":{},"meta":{"defers":2}}"#, &mut Delivery::new()).is_performed());
+    /// # Ok::<(), RegistryError>(())
+    /// ```
+    pub fn defers(&self) -> u32 {
+        self.info.defers.unwrap_or(self.meta.defers())
+    }
+
     /// The queue's id for this task, if the caller gave one.
     ///
     /// ```
@@ -594,7 +685,8 @@ impl<'a, S, D> Context<'a, S, D> {
     }
 
     /// When the worker will abandon the job (and put it back without
-    /// counting an attempt), if it has set a deadline.
+    /// counting an attempt), if it has set a deadline: given with the
+    /// delivery, or with the cancellation when the worker shuts down.
     ///
     /// ```
     /// # use jobwire::*;
@@ -613,7 +705,9 @@ impl<'a, S, D> Context<'a, S, D> {
     /// # Ok::<(), RegistryError>(())
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        self.info.deadline
+        self.info
+            .deadline
+            .or_else(|| self.info.cancellation.deadline())
     }
 
     /// Whether the worker wants the job to stop at its next safe point

@@ -1,4 +1,6 @@
-//! A rolling deploy, simulated in one process.
+//! A rolling deploy, simulated in one process, in well under a second: the
+//! quick way to watch the dispatch table at work. `rolling_deploy` is the
+//! real thing, with separate worker processes on a real queue.
 //!
 //! Producers and workers of release N and release N+1 share one in-memory
 //! queue while thousands of jobs flow. The change set between N and N+1
@@ -11,36 +13,18 @@
 //! the end a table per phase shows what happened; the process exits non-zero
 //! if any job failed or was lost.
 //!
-//! Run it with `cargo run --example rolling_deploy`. With
+//! Run it with `cargo run --example deploy_simulation`. With
 //! `-- --emit-manifests DIR` it also writes the manifests of both releases,
 //! `DIR/release-n.json` and `DIR/release-n1.json`, for `jobwire-check`.
 
-use jobwire::{Outcome, Producer, WritePolicy};
+use jobwire::{Outcome, WritePolicy};
 use std::collections::VecDeque;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 mod releases;
 
-use releases::{release_n, release_n1, router_n, router_n1, Books};
-
-/// A small deterministic generator, so every run tells the same story.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Release {
-    N,
-    N1,
-}
+use releases::{produce, router_n, router_n1, Books, Dice, Release};
 
 struct Phase {
     name: &'static str,
@@ -93,44 +77,6 @@ struct Tally {
     failed: u64,
     rejected: u64,
     lost: u64,
-}
-
-/// Seals one job of `release`, returning the payload and the cents it charges.
-fn produce(
-    release: Release,
-    policy: WritePolicy,
-    dice: &mut Dice,
-) -> Result<(Vec<u8>, u64), jobwire::SealError> {
-    let producer = Producer::new(policy);
-    let n = dice.roll(1_000_000);
-    let cents = 1 + n % 10_000;
-    let payload = match (release, dice.roll(4)) {
-        (Release::N, 0) => producer.seal(&release_n::UserConfirmation {
-            id: n,
-            message: "welcome!".into(),
-        }),
-        (Release::N, 1) => producer.seal(&release_n::Charge {
-            account: format!("acct-{n}"),
-            cents,
-        }),
-        (Release::N, _) => producer.seal(&release_n::GenerateReport { report_id: n }),
-        (Release::N1, 0) => producer.seal(&release_n1::UserConfirmation {
-            id: n,
-            message: "welcome!".into(),
-            date: jobwire::Added::Present("2026-12-24".into()),
-        }),
-        (Release::N1, 1) => producer.seal(&release_n1::Charge {
-            account: format!("acct-{n}"),
-            amount: release_n1::Money {
-                minor_units: cents,
-                currency: "USD".into(),
-            },
-        }),
-        (Release::N1, 2) => producer.seal(&release_n1::BuildReport { report_id: n }),
-        (Release::N1, _) => producer.seal(&release_n1::Export { user_id: n }),
-    }?;
-    let charged = payload.starts_with(br#"{"job":"billing.charge""#);
-    Ok((payload, if charged { cents } else { 0 }))
 }
 
 fn main() -> ExitCode {

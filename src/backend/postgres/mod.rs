@@ -1,0 +1,644 @@
+//! The queue a fleet shares: PostgreSQL (feature `postgres`).
+//!
+//! Claims take rows with `FOR UPDATE SKIP LOCKED`, so workers never wait on
+//! each other and never claim the same row twice; every change after a
+//! claim is fenced by the claim's epoch. Times are the server's, so the
+//! workers' clocks do not have to agree. Idle workers sleep until a
+//! `NOTIFY` on the `jobwire` channel (sent by a trigger, so producers in any
+//! language wake them), with the poll interval as a fallback.
+//!
+//! Handlers get a [`Tx`]: a transaction begun on first use, in which the job
+//! is acknowledged. What a handler writes through it commits exactly when
+//! the job is acknowledged, and not at all if the job fails, is deferred, or
+//! its claim was lost: for work inside the same database, a job runs
+//! exactly once.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use jobwire::backend::postgres::Postgres;
+//! let queue = Postgres::connect("postgres://localhost/app").await?;
+//! println!("{}", Postgres::SCHEMA);
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::backend::{
+    Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey, SettleError, Settlement,
+};
+use crate::context::TaskId;
+use crate::wire::Header;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::Row;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// The PostgreSQL queue. Cheap to clone: clones share one pool and one
+/// listener, which stops with the last clone.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use jobwire::backend::{Backend, Enqueue};
+/// let queue = jobwire::backend::postgres::Postgres::connect("postgres://localhost/app").await?;
+/// queue.enqueue(Enqueue::new(br#"{"job":"ping","version":"1.0.0","args":{}}"#)).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Postgres {
+    pool: PgPool,
+    wake: Arc<Notify>,
+    _listener: Arc<Listening>,
+}
+
+/// The task that turns notifications into wake-ups; aborted on drop.
+#[derive(Debug)]
+struct Listening(JoinHandle<()>);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The lock `migrate` holds, so that workers starting together take turns.
+const MIGRATION_LOCK: i64 = 0x6a6f_6277_6972_6501;
+
+impl Postgres {
+    /// The schema, for those who apply it themselves.
+    ///
+    /// ```
+    /// assert!(jobwire::backend::postgres::Postgres::SCHEMA.contains("FOR EACH ROW"));
+    /// ```
+    pub const SCHEMA: &'static str = include_str!("schema.sql");
+
+    /// Connects to the database at `url`, applies the schema and starts
+    /// listening for work.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sqlx::Error> {
+    /// let queue = jobwire::backend::postgres::Postgres::connect("postgres://127.0.0.1/test").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Postgres, sqlx::Error> {
+        let options: PgConnectOptions = url.parse()?;
+        Postgres::connect_with(options).await
+    }
+
+    /// Connects with options of your own (a `search_path`, say), applies the
+    /// schema and starts listening for work.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sqlx::Error> {
+    /// use sqlx::postgres::PgConnectOptions;
+    /// let options = PgConnectOptions::new().host("127.0.0.1").database("app");
+    /// let queue = jobwire::backend::postgres::Postgres::connect_with(options).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Postgres, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Postgres::with_pool(pool).await
+    }
+
+    /// Uses a pool you already have: applies the schema and starts listening
+    /// for work. Handlers' transactions come from this pool, so give it at
+    /// least as many connections as the worker's concurrency, plus two.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: sqlx::PgPool) -> Result<(), sqlx::Error> {
+    /// let queue = jobwire::backend::postgres::Postgres::with_pool(pool).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn with_pool(pool: PgPool) -> Result<Postgres, sqlx::Error> {
+        migrate(&pool).await?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen("jobwire").await?;
+        let wake = Arc::new(Notify::new());
+        let listening = tokio::spawn(listen(listener, Arc::clone(&wake)));
+        Ok(Postgres {
+            pool,
+            wake,
+            _listener: Arc::new(Listening(listening)),
+        })
+    }
+
+    /// Applies the schema; idempotent, and safe with several processes
+    /// starting at once (they take turns under an advisory lock).
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
+    /// queue.migrate().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+        migrate(&self.pool).await
+    }
+
+    /// The connection pool, for your own queries.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
+    /// let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM jobwire_jobs")
+    ///     .fetch_one(queue.pool())
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The dead letters, oldest first.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
+    /// for dead in queue.dead_letters().await? {
+    ///     println!("#{} {}: {}", dead.job_id, dead.job.as_deref().unwrap_or("?"), dead.reason);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, job_id, queue, job, payload, reason, attempt FROM jobwire_dead ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeadLetter {
+                    id: row.try_get("id")?,
+                    job_id: row.try_get("job_id")?,
+                    queue: row.try_get("queue")?,
+                    job: row.try_get("job")?,
+                    payload: row.try_get("payload")?,
+                    reason: row.try_get("reason")?,
+                    attempt: count(row.try_get("attempt")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Puts a dead letter back on its queue, runnable now, with its attempts
+    /// reset: once the release that reads it runs, or the bug is fixed.
+    /// `false` if there is no such dead letter.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
+    /// queue.requeue_dead(1).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn requeue_dead(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let moved = sqlx::query(
+            "WITH dead AS (DELETE FROM jobwire_dead WHERE id = $1 RETURNING *)
+             INSERT INTO jobwire_jobs (queue, job, version, payload, enqueued_at)
+             SELECT queue, job, version, payload, enqueued_at FROM dead",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(moved == 1)
+    }
+}
+
+/// The schema version this build applies.
+const SCHEMA_VERSION: i32 = 1;
+
+/// Applies the schema under the migration lock, unless it is there already:
+/// its DDL locks the queue's table, and a worker starting must not stall (or
+/// deadlock with) the workers already running. A deadlock with a first
+/// migration is retried.
+async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tries = 0;
+    loop {
+        match migrate_once(pool).await {
+            Err(sqlx::Error::Database(error))
+                if error.code().as_deref() == Some("40P01") && tries < 5 =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn migrate_once(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('jobwire_schema') IS NOT NULL")
+        .fetch_one(&mut *tx)
+        .await?;
+    let applied: Option<i32> = if exists {
+        sqlx::query_scalar("SELECT max(version) FROM jobwire_schema")
+            .fetch_one(&mut *tx)
+            .await?
+    } else {
+        None
+    };
+    if applied < Some(SCHEMA_VERSION) {
+        sqlx::raw_sql(Postgres::SCHEMA).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// Wakes idle workers on every notification, and on every reconnection
+/// (notifications sent while the connection was down are lost).
+async fn listen(mut listener: PgListener, wake: Arc<Notify>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(_)) => wake.notify_waiters(),
+            Ok(None) => wake.notify_waiters(),
+            Err(error) => {
+                tracing::warn!(%error, "jobwire lost its PostgreSQL listener; reconnecting");
+                wake.notify_waiters();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// What a PostgreSQL claim lends its handler: a transaction, begun the first
+/// time the handler asks for it, in which the job is acknowledged.
+///
+/// ```no_run
+/// use jobwire::backend::postgres::Tx;
+/// use jobwire::{Context, HandlerError, Job, NoPrevious};
+/// use semver::Version;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct CreditAccount { account: i64, cents: i64 }
+///
+/// impl Job for CreditAccount {
+///     const NAME: &'static str = "billing.credit";
+///     const VERSION: Version = Version::new(1, 0, 0);
+///     type Previous = NoPrevious;
+///     type State = ();
+///     type Data = Tx;
+///
+///     async fn perform(self, ctx: &mut Context<'_, (), Tx>) -> Result<(), HandlerError> {
+///         let conn = ctx.data().conn().await?;
+///         sqlx::query("UPDATE accounts SET cents = cents + $1 WHERE id = $2")
+///             .bind(self.cents)
+///             .bind(self.account)
+///             .execute(conn)
+///             .await?;
+///         Ok(()) // committed with the acknowledgement, or not at all
+///     }
+/// }
+/// jobwire::register!(CreditAccount);
+/// ```
+#[derive(Debug)]
+pub struct Tx {
+    pool: PgPool,
+    tx: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
+}
+
+impl Tx {
+    /// The transaction's connection, beginning the transaction on first use.
+    ///
+    /// ```no_run
+    /// # async fn demo(tx: &mut jobwire::backend::postgres::Tx) -> Result<(), sqlx::Error> {
+    /// sqlx::query("INSERT INTO audit (what) VALUES ('done')").execute(tx.conn().await?).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn conn(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
+        let tx = match &mut self.tx {
+            Some(tx) => tx,
+            empty => empty.insert(self.pool.begin().await?),
+        };
+        Ok(&mut **tx)
+    }
+
+    /// Whether the handler has begun the transaction.
+    ///
+    /// ```no_run
+    /// # fn demo(tx: &jobwire::backend::postgres::Tx) {
+    /// if tx.is_begun() { /* the acknowledgement will commit it */ }
+    /// # }
+    /// ```
+    pub fn is_begun(&self) -> bool {
+        self.tx.is_some()
+    }
+}
+
+/// A count stored as `INTEGER`.
+fn count(stored: i32) -> u32 {
+    u32::try_from(stored).unwrap_or(0)
+}
+
+/// Milliseconds from now until `at`, for the server to add to its own clock.
+fn delay_millis(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::now())
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A duration in milliseconds, for the server.
+fn duration_millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A fenced change: `Fenced` when no row matched.
+fn fenced(rows: u64) -> Result<(), SettleError<sqlx::Error>> {
+    if rows == 0 {
+        Err(SettleError::Fenced)
+    } else {
+        Ok(())
+    }
+}
+
+const ACK: &str = "DELETE FROM jobwire_jobs WHERE id = $1 AND epoch = $2 AND state = 'running'";
+
+const RESCHEDULE: &str = "UPDATE jobwire_jobs
+     SET state = 'ready', run_at = now() + $3 * interval '1 millisecond', defers = defers + 1,
+         wait = $4, payload = COALESCE($5, payload)
+     WHERE id = $1 AND epoch = $2 AND state = 'running'";
+
+const CHECKPOINT: &str =
+    "UPDATE jobwire_jobs SET payload = $3 WHERE id = $1 AND epoch = $2 AND state = 'running'";
+
+impl Backend for Postgres {
+    type Key = RowKey;
+    type Data = Tx;
+    type Error = sqlx::Error;
+
+    async fn enqueue(&self, job: Enqueue<'_>) -> Result<Enqueued, sqlx::Error> {
+        let header = Header::read(job.payload).ok();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO jobwire_jobs (queue, job, version, payload, run_at, first_seen)
+             VALUES ($1, $2, $3, $4, now() + $5 * interval '1 millisecond',
+                     now() + $5 * interval '1 millisecond')
+             RETURNING id",
+        )
+        .bind(job.queue)
+        .bind(header.as_ref().map(|h| h.job()))
+        .bind(header.as_ref().map(|h| h.version().to_string()))
+        .bind(job.payload)
+        .bind(job.at.map_or(0, delay_millis))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Enqueued::new(id))
+    }
+
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claim<RowKey>>, sqlx::Error> {
+        if request.limit == 0 {
+            return Ok(Vec::new());
+        }
+        // A running row whose lease ran out (`run_at` is its lease) is
+        // claimable again, and that claim counts an attempt: the job may be
+        // what killed its worker.
+        let rows = sqlx::query(
+            "WITH picked AS (
+                 SELECT id FROM jobwire_jobs
+                 WHERE queue = ANY($1) AND run_at <= now()
+                   AND (job IS NULL OR NOT (job = ANY($2)))
+                 ORDER BY run_at, id
+                 LIMIT $3
+                 FOR UPDATE SKIP LOCKED)
+             UPDATE jobwire_jobs AS j
+             SET state = 'running',
+                 epoch = j.epoch + 1,
+                 attempt = j.attempt + (CASE WHEN j.state = 'running' THEN 1 ELSE 0 END),
+                 run_at = now() + $4 * interval '1 millisecond',
+                 worker = $5
+             FROM picked WHERE j.id = picked.id
+             RETURNING j.id, j.epoch, j.queue, j.payload, j.attempt, j.defers,
+                       (extract(epoch FROM j.first_seen) * 1000)::bigint AS first_seen",
+        )
+        .bind(request.queues)
+        .bind(request.skip)
+        .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
+        .bind(duration_millis(request.lease))
+        .bind(request.worker)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claims = rows
+            .iter()
+            .map(|row| {
+                let first_seen: i64 = row.try_get("first_seen")?;
+                Ok(Claim {
+                    key: RowKey {
+                        id: row.try_get("id")?,
+                        epoch: row.try_get("epoch")?,
+                    },
+                    queue: row.try_get("queue")?,
+                    payload: row.try_get("payload")?,
+                    attempt: count(row.try_get("attempt")?),
+                    defers: count(row.try_get("defers")?),
+                    first_seen: UNIX_EPOCH
+                        + Duration::from_millis(u64::try_from(first_seen).unwrap_or(0)),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        claims.sort_by_key(|claim| claim.key.id);
+        Ok(claims)
+    }
+
+    async fn renew(&self, claims: &[RowKey], lease: Duration) -> Result<Vec<RowKey>, sqlx::Error> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = claims.iter().map(|key| key.id).collect();
+        let epochs: Vec<i64> = claims.iter().map(|key| key.epoch).collect();
+        let renewed = sqlx::query(
+            "UPDATE jobwire_jobs AS j SET run_at = now() + $3 * interval '1 millisecond'
+             FROM unnest($1::bigint[], $2::bigint[]) AS held(id, epoch)
+             WHERE j.id = held.id AND j.epoch = held.epoch AND j.state = 'running'
+             RETURNING j.id, j.epoch",
+        )
+        .bind(&ids)
+        .bind(&epochs)
+        .bind(duration_millis(lease))
+        .fetch_all(&self.pool)
+        .await?;
+        let renewed = renewed
+            .iter()
+            .map(|row| {
+                Ok(RowKey {
+                    id: row.try_get("id")?,
+                    epoch: row.try_get("epoch")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(claims
+            .iter()
+            .filter(|key| !renewed.contains(key))
+            .copied()
+            .collect())
+    }
+
+    fn lend(&self, _key: &RowKey) -> Tx {
+        Tx {
+            pool: self.pool.clone(),
+            tx: None,
+        }
+    }
+
+    /// An acknowledgement deletes the row inside the handler's transaction,
+    /// if it began one, and commits: the handler's writes and the
+    /// acknowledgement land together, or, if the claim was lost, neither
+    /// does. A reschedule with new bytes (a checkpoint) commits with them the
+    /// same way. Every other settlement rolls the transaction back; a retry
+    /// or dead letter then keeps the bytes of the last committed checkpoint,
+    /// since the progress it carries was rolled back with the work.
+    async fn settle(
+        &self,
+        key: &RowKey,
+        data: Tx,
+        settlement: Settlement<'_>,
+    ) -> Result<(), SettleError<sqlx::Error>> {
+        let backend = SettleError::Backend;
+        let begun = data.tx;
+        match (settlement, begun) {
+            (Settlement::Ack, Some(mut tx)) => {
+                let rows = sqlx::query(ACK)
+                    .bind(key.id)
+                    .bind(key.epoch)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+                fenced(rows)?;
+                tx.commit().await.map_err(backend)
+            }
+            (Settlement::Ack, None) => fenced(
+                sqlx::query(ACK)
+                    .bind(key.id)
+                    .bind(key.epoch)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected(),
+            ),
+            (
+                Settlement::Reschedule {
+                    at,
+                    payload: Some(payload),
+                    wait,
+                },
+                Some(mut tx),
+            ) => {
+                let rows = sqlx::query(RESCHEDULE)
+                    .bind(key.id)
+                    .bind(key.epoch)
+                    .bind(delay_millis(at))
+                    .bind(wait.as_str())
+                    .bind(payload)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+                fenced(rows)?;
+                tx.commit().await.map_err(backend)
+            }
+            (Settlement::Reschedule { at, payload, wait }, _) => fenced(
+                sqlx::query(RESCHEDULE)
+                    .bind(key.id)
+                    .bind(key.epoch)
+                    .bind(delay_millis(at))
+                    .bind(wait.as_str())
+                    .bind(payload)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected(),
+            ),
+            (Settlement::Retry { at, error, payload }, begun) => fenced(
+                sqlx::query(
+                    "UPDATE jobwire_jobs
+                     SET state = 'ready', run_at = now() + $3 * interval '1 millisecond',
+                         attempt = attempt + 1, wait = 'retrying', last_error = $4,
+                         payload = COALESCE($5, payload)
+                     WHERE id = $1 AND epoch = $2 AND state = 'running'",
+                )
+                .bind(key.id)
+                .bind(key.epoch)
+                .bind(delay_millis(at))
+                .bind(error)
+                .bind(payload.filter(|_| begun.is_none()))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected(),
+            ),
+            (Settlement::DeadLetter { reason, payload }, begun) => fenced(
+                sqlx::query(
+                    "WITH moved AS (
+                         DELETE FROM jobwire_jobs WHERE id = $1 AND epoch = $2 AND state = 'running'
+                         RETURNING *)
+                     INSERT INTO jobwire_dead
+                         (job_id, queue, job, version, payload, reason, attempt, defers,
+                          first_seen, enqueued_at)
+                     SELECT id, queue, job, version, COALESCE($3, payload), $4, attempt, defers,
+                            first_seen, enqueued_at
+                     FROM moved",
+                )
+                .bind(key.id)
+                .bind(key.epoch)
+                .bind(payload.filter(|_| begun.is_none()))
+                .bind(reason)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected(),
+            ),
+        }
+    }
+
+    async fn checkpoint(
+        &self,
+        key: &RowKey,
+        payload: &[u8],
+        data: &mut Tx,
+    ) -> Result<(), SettleError<sqlx::Error>> {
+        let backend = SettleError::Backend;
+        match data.tx.take() {
+            Some(mut tx) => {
+                let rows = sqlx::query(CHECKPOINT)
+                    .bind(key.id)
+                    .bind(key.epoch)
+                    .bind(payload)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+                fenced(rows)?;
+                tx.commit().await.map_err(backend)
+            }
+            None => fenced(
+                sqlx::query(CHECKPOINT)
+                    .bind(key.id)
+                    .bind(key.epoch)
+                    .bind(payload)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected(),
+            ),
+        }
+    }
+
+    async fn wait(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.wake.notified()).await;
+    }
+
+    fn task_id(key: &RowKey) -> TaskId<'_> {
+        TaskId::Int(key.id)
+    }
+}

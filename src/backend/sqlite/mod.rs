@@ -1,0 +1,424 @@
+//! The embedded queue: one SQLite file, shared by every process that opens
+//! it (feature `sqlite`).
+//!
+//! SQLite is bundled, so there is nothing to install. The file is in WAL
+//! mode, so readers never block the writer; claims, settlements and
+//! checkpoints are single statements or `BEGIN IMMEDIATE` transactions, so
+//! processes take turns to write and never deadlock. Idle workers poll
+//! (SQLite has no cross-process notification); within one process an
+//! enqueue wakes them at once.
+//!
+//! It lends handlers no transaction (`Data = ()`): SQLite has one writer at
+//! a time, and a job holding it while it runs would stop every other worker.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use jobwire::backend::sqlite::Sqlite;
+//! let queue = Sqlite::open("jobs.db").await?;
+//! println!("{}", Sqlite::SCHEMA);
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::backend::{
+    from_millis, millis, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
+    SettleError, Settlement,
+};
+use crate::context::TaskId;
+use crate::wire::Header;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
+
+/// The embedded queue. Cheap to clone: clones share one pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use jobwire::backend::{Backend, Enqueue};
+/// let queue = jobwire::backend::sqlite::Sqlite::open("jobs.db").await?;
+/// let stored = queue.enqueue(Enqueue::new(br#"{"job":"ping","version":"1.0.0","args":{}}"#)).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sqlite {
+    pool: SqlitePool,
+    wake: Arc<Notify>,
+}
+
+impl Sqlite {
+    /// The schema, for those who apply it themselves.
+    ///
+    /// ```
+    /// assert!(jobwire::backend::sqlite::Sqlite::SCHEMA.contains("CREATE TABLE IF NOT EXISTS jobwire_jobs"));
+    /// ```
+    pub const SCHEMA: &'static str = include_str!("schema.sql");
+
+    /// Opens (or creates) the queue in the file at `path`, and applies the
+    /// schema.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sqlx::Error> {
+    /// let queue = jobwire::backend::sqlite::Sqlite::open("jobs.db").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(path: impl AsRef<Path>) -> Result<Sqlite, sqlx::Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30));
+        Sqlite::connect_with(options).await
+    }
+
+    /// Opens the queue with options of your own, and applies the schema.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sqlx::Error> {
+    /// let options = sqlx::sqlite::SqliteConnectOptions::new().filename("jobs.db").create_if_missing(true);
+    /// let queue = jobwire::backend::sqlite::Sqlite::connect_with(options).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_with(options: SqliteConnectOptions) -> Result<Sqlite, sqlx::Error> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let queue = Sqlite {
+            pool,
+            wake: Arc::new(Notify::new()),
+        };
+        queue.migrate().await?;
+        Ok(queue)
+    }
+
+    /// Applies the schema; idempotent, and safe with several processes
+    /// starting at once.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::sqlite::Sqlite) -> Result<(), sqlx::Error> {
+    /// queue.migrate().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::raw_sql(Self::SCHEMA).execute(&mut *tx).await?;
+        tx.commit().await
+    }
+
+    /// The connection pool, for your own queries on the same file.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::sqlite::Sqlite) -> Result<(), sqlx::Error> {
+    /// let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM jobwire_jobs")
+    ///     .fetch_one(queue.pool())
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The dead letters, oldest first.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::sqlite::Sqlite) -> Result<(), sqlx::Error> {
+    /// for dead in queue.dead_letters().await? {
+    ///     println!("#{} {}: {}", dead.job_id, dead.job.as_deref().unwrap_or("?"), dead.reason);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, job_id, queue, job, payload, reason, attempt FROM jobwire_dead ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeadLetter {
+                    id: row.try_get("id")?,
+                    job_id: row.try_get("job_id")?,
+                    queue: row.try_get("queue")?,
+                    job: row.try_get("job")?,
+                    payload: row.try_get("payload")?,
+                    reason: row.try_get("reason")?,
+                    attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
+
+    /// Puts a dead letter back on its queue, runnable now, with its attempts
+    /// reset: once the release that reads it runs, or the bug is fixed.
+    /// `false` if there is no such dead letter.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::sqlite::Sqlite) -> Result<(), sqlx::Error> {
+    /// queue.requeue_dead(1).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn requeue_dead(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let now = millis(SystemTime::now());
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let moved = sqlx::query(
+            "INSERT INTO jobwire_jobs (queue, job, version, payload, run_at, first_seen, enqueued_at)
+             SELECT queue, job, version, payload, ?1, ?1, enqueued_at FROM jobwire_dead WHERE id = ?2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM jobwire_dead WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        Ok(moved == 1)
+    }
+}
+
+/// A fenced change: `Fenced` when no row matched.
+fn fenced(rows: u64) -> Result<(), SettleError<sqlx::Error>> {
+    if rows == 0 {
+        Err(SettleError::Fenced)
+    } else {
+        Ok(())
+    }
+}
+
+impl Backend for Sqlite {
+    type Key = RowKey;
+    type Data = ();
+    type Error = sqlx::Error;
+
+    async fn enqueue(&self, job: Enqueue<'_>) -> Result<Enqueued, sqlx::Error> {
+        let now = millis(SystemTime::now());
+        let runnable = job.at.map_or(now, |at| millis(at).max(now));
+        let header = Header::read(job.payload).ok();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO jobwire_jobs (queue, job, version, payload, run_at, first_seen, enqueued_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) RETURNING id",
+        )
+        .bind(job.queue)
+        .bind(header.as_ref().map(|h| h.job().to_owned()))
+        .bind(header.as_ref().map(|h| h.version().to_string()))
+        .bind(job.payload)
+        .bind(runnable)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        self.wake.notify_waiters();
+        Ok(Enqueued::new(id))
+    }
+
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claim<RowKey>>, sqlx::Error> {
+        if request.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = millis(SystemTime::now());
+        let lease = i64::try_from(request.lease.as_millis()).unwrap_or(i64::MAX);
+        let queues = serde_json::to_string(request.queues).unwrap_or_else(|_| "[]".to_owned());
+        let skip = serde_json::to_string(request.skip).unwrap_or_else(|_| "[]".to_owned());
+        // A lease that ran out counts an attempt: the job may be what killed
+        // its worker.
+        let rows = sqlx::query(
+            "UPDATE jobwire_jobs
+             SET state = 'running',
+                 epoch = epoch + 1,
+                 attempt = attempt + (CASE WHEN state = 'running' THEN 1 ELSE 0 END),
+                 run_at = ?1 + ?2,
+                 worker = ?3
+             WHERE id IN (
+                 SELECT id FROM jobwire_jobs
+                 WHERE queue IN (SELECT value FROM json_each(?4))
+                   AND (job IS NULL OR job NOT IN (SELECT value FROM json_each(?5)))
+                   AND run_at <= ?1
+                 ORDER BY run_at, id
+                 LIMIT ?6)
+             RETURNING id, epoch, queue, payload, attempt, defers, first_seen",
+        )
+        .bind(now)
+        .bind(lease)
+        .bind(request.worker)
+        .bind(queues)
+        .bind(skip)
+        .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claims = rows
+            .iter()
+            .map(|row| {
+                Ok(Claim {
+                    key: RowKey {
+                        id: row.try_get("id")?,
+                        epoch: row.try_get("epoch")?,
+                    },
+                    queue: row.try_get("queue")?,
+                    payload: row.try_get("payload")?,
+                    attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
+                    defers: u32::try_from(row.try_get::<i64, _>("defers")?).unwrap_or(u32::MAX),
+                    first_seen: from_millis(row.try_get("first_seen")?),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        claims.sort_by_key(|claim| claim.key.id);
+        Ok(claims)
+    }
+
+    async fn renew(&self, claims: &[RowKey], lease: Duration) -> Result<Vec<RowKey>, sqlx::Error> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let until = millis(SystemTime::now() + lease);
+        let mut lost = Vec::new();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for key in claims {
+            let renewed = sqlx::query(
+                "UPDATE jobwire_jobs SET run_at = ?1
+                 WHERE id = ?2 AND epoch = ?3 AND state = 'running'",
+            )
+            .bind(until)
+            .bind(key.id)
+            .bind(key.epoch)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if renewed == 0 {
+                lost.push(*key);
+            }
+        }
+        tx.commit().await?;
+        Ok(lost)
+    }
+
+    fn lend(&self, _key: &RowKey) {}
+
+    async fn settle(
+        &self,
+        key: &RowKey,
+        _data: (),
+        settlement: Settlement<'_>,
+    ) -> Result<(), SettleError<sqlx::Error>> {
+        let backend = SettleError::Backend;
+        let rows = match settlement {
+            Settlement::Ack => sqlx::query(
+                "DELETE FROM jobwire_jobs WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
+            )
+            .bind(key.id)
+            .bind(key.epoch)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected(),
+            Settlement::Reschedule { at, payload, wait } => {
+                let rows = sqlx::query(
+                    "UPDATE jobwire_jobs
+                     SET state = 'ready', run_at = ?3, defers = defers + 1, wait = ?4,
+                         payload = COALESCE(?5, payload)
+                     WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
+                )
+                .bind(key.id)
+                .bind(key.epoch)
+                .bind(millis(at))
+                .bind(wait.as_str())
+                .bind(payload)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+                self.wake.notify_waiters();
+                rows
+            }
+            Settlement::Retry { at, error, payload } => sqlx::query(
+                "UPDATE jobwire_jobs
+                 SET state = 'ready', run_at = ?3, attempt = attempt + 1, wait = 'retrying',
+                     last_error = ?4, payload = COALESCE(?5, payload)
+                 WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
+            )
+            .bind(key.id)
+            .bind(key.epoch)
+            .bind(millis(at))
+            .bind(error)
+            .bind(payload)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected(),
+            Settlement::DeadLetter { reason, payload } => {
+                let mut tx = self
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(backend)?;
+                let moved = sqlx::query(
+                    "INSERT INTO jobwire_dead
+                         (job_id, queue, job, version, payload, reason, attempt, defers,
+                          first_seen, enqueued_at, died_at)
+                     SELECT id, queue, job, version, COALESCE(?3, payload), ?4, attempt, defers,
+                            first_seen, enqueued_at, ?5
+                     FROM jobwire_jobs WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
+                )
+                .bind(key.id)
+                .bind(key.epoch)
+                .bind(payload)
+                .bind(reason)
+                .bind(millis(SystemTime::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+                sqlx::query("DELETE FROM jobwire_jobs WHERE id = ?1 AND epoch = ?2")
+                    .bind(key.id)
+                    .bind(key.epoch)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                moved
+            }
+        };
+        fenced(rows)
+    }
+
+    async fn checkpoint(
+        &self,
+        key: &RowKey,
+        payload: &[u8],
+        _data: &mut (),
+    ) -> Result<(), SettleError<sqlx::Error>> {
+        let rows = sqlx::query(
+            "UPDATE jobwire_jobs SET payload = ?3 WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
+        )
+        .bind(key.id)
+        .bind(key.epoch)
+        .bind(payload)
+        .execute(&self.pool)
+        .await
+        .map_err(SettleError::Backend)?
+        .rows_affected();
+        fenced(rows)
+    }
+
+    async fn wait(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.wake.notified()).await;
+    }
+
+    fn task_id(key: &RowKey) -> TaskId<'_> {
+        TaskId::Int(key.id)
+    }
+}

@@ -1,0 +1,60 @@
+-- jobwire's SQLite queue, version 1. Times are milliseconds since the Unix
+-- epoch. Applied by `Sqlite::open` (or `Sqlite::migrate`); print it with
+-- `Sqlite::SCHEMA` to apply it yourself.
+
+CREATE TABLE IF NOT EXISTS jobwire_jobs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue       TEXT    NOT NULL DEFAULT 'default',
+    -- The envelope's name and version, for the gate and for drain; filled
+    -- from the payload when a producer leaves them out, NULL if unreadable.
+    job         TEXT,
+    version     TEXT,
+    payload     BLOB    NOT NULL,
+    state       TEXT    NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'running')),
+    -- Why a ready job waits: 'new', 'deferred', 'snoozed', 'interrupted',
+    -- 'released', 'gated' or 'retrying'.
+    wait        TEXT    NOT NULL DEFAULT 'new',
+    -- When the row may next be claimed: for a ready job, when it becomes
+    -- runnable; for a running one, when its lease runs out.
+    run_at      INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+    first_seen  INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+    enqueued_at INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+    attempt     INTEGER NOT NULL DEFAULT 0,
+    defers      INTEGER NOT NULL DEFAULT 0,
+    -- Bumped by every claim: the fence of every change after claiming.
+    epoch       INTEGER NOT NULL DEFAULT 0,
+    worker      TEXT,
+    last_error  TEXT
+);
+
+CREATE INDEX IF NOT EXISTS jobwire_jobs_claimable ON jobwire_jobs (queue, run_at, id);
+
+CREATE TRIGGER IF NOT EXISTS jobwire_jobs_header AFTER INSERT ON jobwire_jobs
+WHEN NEW.job IS NULL AND json_valid(CAST(NEW.payload AS TEXT))
+BEGIN
+    UPDATE jobwire_jobs
+    SET job = json_extract(CAST(NEW.payload AS TEXT), '$.job'),
+        version = json_extract(CAST(NEW.payload AS TEXT), '$.version')
+    WHERE id = NEW.id;
+END;
+
+CREATE TABLE IF NOT EXISTS jobwire_dead (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id      INTEGER NOT NULL,
+    queue       TEXT    NOT NULL,
+    job         TEXT,
+    version     TEXT,
+    -- The bytes as they were: nothing jobwire cannot perform is lost.
+    payload     BLOB    NOT NULL,
+    reason      TEXT    NOT NULL,
+    attempt     INTEGER NOT NULL,
+    defers      INTEGER NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    died_at     INTEGER NOT NULL
+);
+
+-- Which versions of this schema are applied: `migrate` applies nothing (and
+-- takes no table lock) when the newest is there.
+CREATE TABLE IF NOT EXISTS jobwire_schema (version INTEGER PRIMARY KEY);
+INSERT OR IGNORE INTO jobwire_schema (version) VALUES (1);

@@ -1,0 +1,704 @@
+//! The worker: claims jobs from a [`Backend`], dispatches them, and settles
+//! each with exactly one queue operation (feature `worker`).
+//!
+//! ```no_run
+//! # #[cfg(feature = "sqlite")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use jobwire::backend::sqlite::Sqlite;
+//! use jobwire::worker::{shutdown_signal, Worker};
+//!
+//! let queue = Sqlite::open("jobs.db").await?;
+//! let report = Worker::from_registry(queue)?
+//!     .concurrency(8)
+//!     .run(shutdown_signal())
+//!     .await;
+//! println!("{report}");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What it does with each outcome:
+//!
+//! | outcome | settlement | attempt |
+//! | --- | --- | --- |
+//! | performed, discarded | acknowledge (in the lent transaction, if any) | - |
+//! | deferred, within the deploy window | reschedule after a backoff with jitter | not counted |
+//! | deferred, past the deploy window | dead-letter, naming the job, version, age and the fix | - |
+//! | snoozed | reschedule after the handler's delay | not counted |
+//! | interrupted (iterable job) | reschedule with the new progress | not counted |
+//! | failed, retryable | retry after the handler's delay or the backoff; dead-letter after the last attempt | counted |
+//! | failed, permanent; panicked; rejected | dead-letter with the reason and the bytes | - |
+//!
+//! **Leases.** Every claim holds a lease, renewed every third of it while the
+//! job runs, and until the last job in flight is settled during shutdown,
+//! not just until shutdown starts (procrastinate #1585 and db-scheduler #368
+//! are that bug). A job whose claim was lost (its lease ran out while this
+//! worker stalled, and another worker claimed it) is told to stop through
+//! its cancellation signal, and its settlement is refused by the fence.
+//!
+//! **Shutdown.** When the shutdown future resolves, the worker stops
+//! claiming, fires every running job's cancellation signal with the
+//! deadline (so iterable jobs checkpoint at their next item), and waits for
+//! them within the shutdown budget: 20 seconds by default, inside the 30
+//! that Kubernetes and Heroku give between SIGTERM and SIGKILL, with room to
+//! write. A job still running at the deadline is abandoned and put back,
+//! runnable at once, without counting an attempt. No claimed job is lost,
+//! and none is left locked.
+
+mod policy;
+mod signal;
+
+pub use policy::{DeferPolicy, RetryPolicy};
+pub use signal::shutdown_signal;
+
+use crate::backend::{Backend, Claim, ClaimRequest, SettleError, Settlement, Wait, DEFAULT_QUEUE};
+use crate::{Cancellation, Delivery, Outcome, RegistryError, Router};
+use policy::{decide, Facts};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+/// A worker for the jobs of one router, on one backend. See the [module
+/// docs](self).
+///
+/// ```no_run
+/// # #[cfg(feature = "sqlite")]
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use jobwire::worker::{DeferPolicy, Worker};
+/// use std::time::Duration;
+///
+/// let queue = jobwire::backend::sqlite::Sqlite::open("jobs.db").await?;
+/// let worker = Worker::from_registry(queue)?
+///     .queues(["default", "mail"])
+///     .concurrency(16)
+///     .lease(Duration::from_secs(60))
+///     .shutdown_budget(Duration::from_secs(20))
+///     .deferral(DeferPolicy::default().with_window(Duration::from_secs(30 * 60)));
+/// let stop = jobwire::Cancellation::new();
+/// let report = worker.run(stop.clone().cancelled_owned()).await;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Worker<B: Backend> {
+    backend: Arc<B>,
+    router: Arc<Router<B::Data>>,
+    config: Config,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    name: String,
+    queues: Vec<String>,
+    concurrency: usize,
+    lease: Duration,
+    poll: Duration,
+    shutdown_budget: Duration,
+    resume_delay: Duration,
+    defer: DeferPolicy,
+    retry: RetryPolicy,
+}
+
+impl<B: Backend> Worker<B> {
+    /// A worker for `router`'s jobs on `backend`.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")]
+    /// # async fn demo(router: jobwire::Router) -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = jobwire::backend::sqlite::Sqlite::open("jobs.db").await?;
+    /// let worker = jobwire::worker::Worker::new(queue, router);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(backend: B, router: Router<B::Data>) -> Self {
+        Worker {
+            backend: Arc::new(backend),
+            router: Arc::new(router),
+            config: Config {
+                name: format!("{}-{}", hostname(), std::process::id()),
+                queues: vec![DEFAULT_QUEUE.to_owned()],
+                concurrency: 8,
+                lease: Duration::from_secs(30),
+                poll: Duration::from_secs(1),
+                shutdown_budget: Duration::from_secs(20),
+                resume_delay: Duration::from_secs(1),
+                defer: DeferPolicy::default(),
+                retry: RetryPolicy::default(),
+            },
+        }
+    }
+
+    /// A worker for every job registered with `register!`, lending what the
+    /// backend lends.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")]
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = jobwire::backend::sqlite::Sqlite::open("jobs.db").await?;
+    /// let worker = jobwire::worker::Worker::from_registry(queue)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_registry(backend: B) -> Result<Self, RegistryError> {
+        let router = Router::builder()
+            .lending::<B::Data>()
+            .registered()
+            .build()?;
+        Ok(Worker::new(backend, router))
+    }
+
+    /// Names the worker, for logs and the queue's `worker` column (default:
+    /// the host name and the process id).
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let worker = worker.name("mailer-1");
+    /// # }
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+
+    /// The queues to claim from (default: `default`).
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let worker = worker.queues(["default", "reports"]);
+    /// # }
+    /// ```
+    pub fn queues<I: IntoIterator<Item = S>, S: Into<String>>(mut self, queues: I) -> Self {
+        self.config.queues = queues.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How many jobs run at once (default 8).
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let worker = worker.concurrency(32);
+    /// # }
+    /// ```
+    pub fn concurrency(mut self, jobs: usize) -> Self {
+        self.config.concurrency = jobs.max(1);
+        self
+    }
+
+    /// How long a claim holds without renewal (default 30 s); it is renewed
+    /// every third of that while the job runs.
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let worker = worker.lease(std::time::Duration::from_secs(60));
+    /// # }
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How long an idle worker waits before looking for work again, when the
+    /// backend cannot notify it (default 1 s).
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let worker = worker.poll_interval(std::time::Duration::from_millis(200));
+    /// # }
+    /// ```
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll = interval;
+        self
+    }
+
+    /// How long running jobs get to finish once shutdown begins (default
+    /// 20 s, inside the 30 s of Kubernetes and Heroku).
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let worker = worker.shutdown_budget(std::time::Duration::from_secs(8));
+    /// # }
+    /// ```
+    pub fn shutdown_budget(mut self, budget: Duration) -> Self {
+        self.config.shutdown_budget = budget;
+        self
+    }
+
+    /// How long an interrupted iterable job waits before it resumes
+    /// (default 1 s): long enough that the same worker does not pick up its
+    /// own stale copy (job-iteration #341).
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let worker = worker.resume_delay(std::time::Duration::from_millis(500));
+    /// # }
+    /// ```
+    pub fn resume_delay(mut self, delay: Duration) -> Self {
+        self.config.resume_delay = delay;
+        self
+    }
+
+    /// How payloads only another release can perform are deferred.
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// use std::time::Duration;
+    /// let worker = worker.deferral(jobwire::worker::DeferPolicy::default().with_window(Duration::from_secs(600)));
+    /// # }
+    /// ```
+    pub fn deferral(mut self, policy: DeferPolicy) -> Self {
+        self.config.defer = policy;
+        self
+    }
+
+    /// How failing jobs are retried.
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let worker = worker.retries(jobwire::worker::RetryPolicy::default().with_max_attempts(5));
+    /// # }
+    /// ```
+    pub fn retries(mut self, policy: RetryPolicy) -> Self {
+        self.config.retry = policy;
+        self
+    }
+
+    /// The backend.
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let queue = worker.backend().clone();
+    /// # }
+    /// ```
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The router.
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let manifest = worker.router().manifest();
+    /// # }
+    /// ```
+    pub fn router(&self) -> &Router<B::Data> {
+        &self.router
+    }
+
+    /// Runs until `shutdown` resolves, then shuts down within the budget, and
+    /// reports what it did. Backend errors are logged and retried with a
+    /// backoff: a database restart pauses the worker, it does not end it.
+    ///
+    /// ```no_run
+    /// # async fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let report = worker.run(jobwire::worker::shutdown_signal()).await;
+    /// println!("{report}");
+    /// # }
+    /// ```
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Report {
+        let Worker {
+            backend,
+            router,
+            config,
+        } = self;
+        let config = Arc::new(config);
+        let tally = Arc::new(Tally::default());
+        let running: Running<B::Key> = Arc::new(Mutex::new(HashMap::new()));
+        let keeper_stop = Cancellation::new();
+        let keeper = tokio::spawn(keep_leases(
+            Arc::clone(&backend),
+            Arc::clone(&running),
+            config.lease,
+            keeper_stop.clone(),
+        ));
+        let mut jobs = JoinSet::new();
+        let mut next_id = 0u64;
+        // After a failed claim: how long to wait, doubling while it fails.
+        let mut backoff = Duration::ZERO;
+        let mut paused = false;
+        let mut shutdown = std::pin::pin!(shutdown);
+        // One poll before the first claim: a shutdown future that installs
+        // signal handlers (`shutdown_signal`) installs them now, so an early
+        // SIGTERM stops the worker gracefully instead of killing it.
+        let mut stopping = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(shutdown.as_mut().poll(cx).is_ready())
+        })
+        .await;
+        let queues: Vec<&str> = config.queues.iter().map(String::as_str).collect();
+        tracing::info!(worker = %config.name, queues = ?queues, concurrency = config.concurrency, "jobwire worker started");
+        while !stopping {
+            while let Some(done) = jobs.try_join_next() {
+                if let Err(error) = done {
+                    tracing::error!(%error, "a job task ended abnormally");
+                }
+            }
+            let free = config.concurrency.saturating_sub(jobs.len());
+            let mut claimed = false;
+            if free > 0 && !paused {
+                let request = ClaimRequest::new(&queues, free, config.lease, &config.name);
+                match backend.claim(&request).await {
+                    Ok(claims) => {
+                        backoff = Duration::ZERO;
+                        claimed = !claims.is_empty();
+                        for claim in claims {
+                            next_id += 1;
+                            let cancel = Cancellation::new();
+                            if let Ok(mut running) = running.lock() {
+                                running.insert(next_id, (claim.key.clone(), cancel.clone()));
+                            }
+                            jobs.spawn(perform(
+                                Arc::clone(&backend),
+                                Arc::clone(&router),
+                                Arc::clone(&config),
+                                Arc::clone(&tally),
+                                Arc::clone(&running),
+                                next_id,
+                                claim,
+                                cancel,
+                            ));
+                        }
+                    }
+                    Err(error) => {
+                        backoff =
+                            (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                        paused = true;
+                        tracing::warn!(%error, retry_in = ?backoff, "jobwire worker could not claim");
+                    }
+                }
+            }
+            if claimed {
+                continue;
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => stopping = true,
+                Some(done) = jobs.join_next(), if !jobs.is_empty() => {
+                    if let Err(error) = done {
+                        tracing::error!(%error, "a job task ended abnormally");
+                    }
+                }
+                () = backend.wait(config.poll), if free > 0 && !paused => {}
+                () = tokio::time::sleep(backoff), if paused => paused = false,
+            }
+        }
+
+        // Shutdown: stop claiming, tell every running job, wait within the
+        // budget, and put back what has not finished.
+        let deadline = Instant::now() + config.shutdown_budget;
+        tracing::info!(worker = %config.name, running = jobs.len(), budget = ?config.shutdown_budget, "jobwire worker shutting down");
+        if let Ok(running) = running.lock() {
+            for (_, cancel) in running.values() {
+                cancel.cancel_by(deadline);
+            }
+        }
+        let tokio_deadline = tokio::time::Instant::from_std(deadline);
+        while !jobs.is_empty() {
+            match tokio::time::timeout_at(tokio_deadline, jobs.join_next()).await {
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        jobs.abort_all();
+        while jobs.join_next().await.is_some() {}
+        let abandoned: Vec<B::Key> = running
+            .lock()
+            .map(|mut running| running.drain().map(|(_, (key, _))| key).collect())
+            .unwrap_or_default();
+        for key in &abandoned {
+            let data = backend.lend(key);
+            let settlement = Settlement::Reschedule {
+                at: SystemTime::now(),
+                payload: None,
+                wait: Wait::Released,
+            };
+            match settle_with_retries(&*backend, key, data, settlement).await {
+                Ok(()) => tally.count(&tally.released),
+                Err(SettleError::Fenced) => tally.count(&tally.fenced),
+                Err(error) => {
+                    tracing::error!(%error, claim = ?key, "could not put back an abandoned job; its lease will run out and it will run again");
+                }
+            }
+        }
+        // The leases are kept until every claim is settled, not one moment less.
+        keeper_stop.cancel();
+        let _ = keeper.await;
+        let report = tally.report();
+        tracing::info!(worker = %config.name, %report, "jobwire worker stopped");
+        report
+    }
+}
+
+impl<B: Backend> fmt::Debug for Worker<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The claims in flight: their key, and the signal that stops them.
+type Running<K> = Arc<Mutex<HashMap<u64, (K, Cancellation)>>>;
+
+/// Performs one claimed job and settles it.
+#[allow(clippy::too_many_arguments)]
+async fn perform<B: Backend>(
+    backend: Arc<B>,
+    router: Arc<Router<B::Data>>,
+    config: Arc<Config>,
+    tally: Arc<Tally>,
+    running: Running<B::Key>,
+    slot: u64,
+    claim: Claim<B::Key>,
+    cancel: Cancellation,
+) {
+    let span = tracing::info_span!(
+        "jobwire.job",
+        task.id = %B::task_id(&claim.key),
+        queue = %claim.queue,
+        attempt = claim.attempt,
+        defers = claim.defers,
+    );
+    async {
+        let data = backend.lend(&claim.key);
+        let settled = if claim.attempt >= config.retry.max_attempts() {
+            // Its worker died under it on each of its attempts.
+            let reason = format!(
+                "the job's lease ran out {} times (its worker died, or stalled, while performing it): dead-lettered without performing it again",
+                claim.attempt
+            );
+            let settlement = Settlement::DeadLetter {
+                reason: &reason,
+                payload: None,
+            };
+            let settled = settle_with_retries(&*backend, &claim.key, data, settlement).await;
+            if settled.is_ok() {
+                tally.count(&tally.dead_lettered);
+                tracing::warn!(reason = %reason, "dead-lettered a job");
+            }
+            settled
+        } else {
+            let mut delivery = Delivery::new()
+                .with_attempt(claim.attempt)
+                .with_defers(claim.defers)
+                .with_task_id(B::task_id(&claim.key))
+                .with_first_seen(claim.first_seen)
+                .with_cancellation(cancel)
+                .with_data(data);
+            let outcome = router.dispatch(&claim.payload, &mut delivery).await;
+            let data = delivery.into_data();
+            let facts = Facts {
+                attempt: claim.attempt,
+                defers: claim.defers,
+                first_seen: claim.first_seen,
+                now: SystemTime::now(),
+            };
+            let decision = decide(
+                &outcome,
+                &facts,
+                &config.defer,
+                &config.retry,
+                config.resume_delay,
+            );
+            let settlement = decision.settlement(&outcome);
+            let settled = settle_with_retries(&*backend, &claim.key, data, settlement).await;
+            // Counted once the queue took the settlement: a fenced claim's
+            // work does not count as performed.
+            if settled.is_ok() {
+                tally.record(&outcome, &settlement);
+                if let Settlement::DeadLetter { reason, .. } = &settlement {
+                    tracing::warn!(reason = %reason, "dead-lettered a job");
+                }
+            }
+            settled
+        };
+        match settled {
+            Ok(()) => {}
+            Err(SettleError::Fenced) => {
+                tally.count(&tally.fenced);
+                tracing::warn!(claim = ?claim.key, "the claim was lost before it was settled: the job was claimed again, and this worker's result is discarded");
+            }
+            Err(error) => {
+                tracing::error!(%error, claim = ?claim.key, "could not settle a job; its lease will run out and it will run again");
+            }
+        }
+        if let Ok(mut running) = running.lock() {
+            running.remove(&slot);
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Settles, retrying a backend error a few times (a connection blip must not
+/// make a finished job run again); a fenced claim is not retried.
+async fn settle_with_retries<B: Backend>(
+    backend: &B,
+    key: &B::Key,
+    data: B::Data,
+    settlement: Settlement<'_>,
+) -> Result<(), SettleError<B::Error>> {
+    let result = backend.settle(key, data, settlement).await;
+    let Err(SettleError::Backend(first)) = result else {
+        return result;
+    };
+    // The data is spent: what it lent rolled back with the failure, so the
+    // retries settle without it.
+    if matches!(settlement, Settlement::Ack) {
+        tracing::warn!(error = %first, "acknowledging failed; retrying");
+    }
+    let mut last = first;
+    for pause in [50, 250, 1000, 3000] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        match backend.settle(key, backend.lend(key), settlement).await {
+            Err(SettleError::Backend(error)) => last = error,
+            other => return other,
+        }
+    }
+    Err(SettleError::Backend(last))
+}
+
+/// Renews the leases of the claims in flight until told to stop.
+async fn keep_leases<B: Backend>(
+    backend: Arc<B>,
+    running: Running<B::Key>,
+    lease: Duration,
+    stop: Cancellation,
+) {
+    let every = lease / 3;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let held: Vec<(u64, B::Key, Cancellation)> = running
+            .lock()
+            .map(|running| {
+                running
+                    .iter()
+                    .map(|(slot, (key, cancel))| (*slot, key.clone(), cancel.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if held.is_empty() {
+            continue;
+        }
+        let keys: Vec<B::Key> = held.iter().map(|(_, key, _)| key.clone()).collect();
+        match backend.renew(&keys, lease).await {
+            Ok(lost) => {
+                for (_, key, cancel) in held.iter().filter(|(_, key, _)| lost.contains(key)) {
+                    tracing::warn!(claim = ?key, "lost a claim while its job ran; telling the job to stop");
+                    cancel.cancel();
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not renew leases; retrying"),
+        }
+    }
+}
+
+/// What a worker did, counted as it went.
+#[derive(Default)]
+struct Tally {
+    performed: AtomicU64,
+    deferred: AtomicU64,
+    snoozed: AtomicU64,
+    interrupted: AtomicU64,
+    discarded: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    released: AtomicU64,
+    fenced: AtomicU64,
+}
+
+impl Tally {
+    fn count(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn record(&self, outcome: &Outcome<'_>, settlement: &Settlement<'_>) {
+        let counter = match (outcome, settlement) {
+            (_, Settlement::DeadLetter { .. }) => &self.dead_lettered,
+            (_, Settlement::Retry { .. }) => &self.retried,
+            (Outcome::Performed(_), _) => &self.performed,
+            (Outcome::Discarded(_), _) => &self.discarded,
+            (Outcome::Snoozed(_), _) => &self.snoozed,
+            (Outcome::Interrupted(_), _) => &self.interrupted,
+            _ => &self.deferred,
+        };
+        self.count(counter);
+    }
+
+    fn report(&self) -> Report {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Report {
+            performed: read(&self.performed),
+            deferred: read(&self.deferred),
+            snoozed: read(&self.snoozed),
+            interrupted: read(&self.interrupted),
+            discarded: read(&self.discarded),
+            retried: read(&self.retried),
+            dead_lettered: read(&self.dead_lettered),
+            released: read(&self.released),
+            fenced: read(&self.fenced),
+        }
+    }
+}
+
+/// What a worker did between its start and its stop.
+///
+/// ```
+/// let report = jobwire::worker::Report::default();
+/// assert_eq!(report.to_string(), "0 performed, 0 deferred, 0 snoozed, 0 interrupted, 0 discarded, 0 retried, 0 dead-lettered, 0 released at shutdown, 0 claims lost");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// Jobs performed and acknowledged.
+    pub performed: u64,
+    /// Payloads put back for another release.
+    pub deferred: u64,
+    /// Jobs whose handler snoozed.
+    pub snoozed: u64,
+    /// Iterable jobs that stopped at a checkpoint.
+    pub interrupted: u64,
+    /// Payloads of retired jobs, acknowledged.
+    pub discarded: u64,
+    /// Failures retried.
+    pub retried: u64,
+    /// Payloads moved to the dead-letter store.
+    pub dead_lettered: u64,
+    /// Jobs put back, unfinished, at shutdown.
+    pub released: u64,
+    /// Claims lost before they were settled (fenced).
+    pub fenced: u64,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} performed, {} deferred, {} snoozed, {} interrupted, {} discarded, {} retried, {} dead-lettered, {} released at shutdown, {} claims lost",
+            self.performed,
+            self.deferred,
+            self.snoozed,
+            self.interrupted,
+            self.discarded,
+            self.retried,
+            self.dead_lettered,
+            self.released,
+            self.fenced
+        )
+    }
+}
+
+/// The host's name, for the worker's default name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "worker".to_owned())
+}

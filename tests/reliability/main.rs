@@ -1,0 +1,50 @@
+//! The reliability promises, each tested with real worker processes on real
+//! queues: SQLite always, PostgreSQL with the `postgres` feature (and
+//! `JOBWIRE_POSTGRES_URL`; without it those tests fail, they never skip).
+//!
+//! One file per promise. This binary is its own test harness: run as a
+//! child with `JOBWIRE_TEST_ROLE=worker`, it is a worker process.
+//!
+//! ```text
+//! cargo test --test reliability                      # SQLite
+//! JOBWIRE_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo test --features postgres --test reliability -- kill_nine
+//! ```
+
+mod deploy_window;
+mod exclusive_claims;
+mod fencing;
+mod harness;
+mod kill_nine;
+mod poison;
+#[cfg(feature = "postgres")]
+mod postgres_restart;
+mod sigterm_budget;
+
+fn main() -> std::process::ExitCode {
+    if let Ok(role) = std::env::var("JOBWIRE_TEST_ROLE") {
+        return harness::child(&role);
+    }
+    harness::run(&[
+        ("kill_nine::sqlite", kill_nine::sqlite),
+        #[cfg(feature = "postgres")]
+        ("kill_nine::postgres", kill_nine::postgres),
+        ("fencing::sqlite", fencing::sqlite),
+        #[cfg(feature = "postgres")]
+        ("fencing::postgres", fencing::postgres),
+        ("exclusive_claims::sqlite", exclusive_claims::sqlite),
+        #[cfg(feature = "postgres")]
+        ("exclusive_claims::postgres", exclusive_claims::postgres),
+        #[cfg(feature = "postgres")]
+        ("postgres_restart::postgres", postgres_restart::postgres),
+        ("poison::sqlite", poison::sqlite),
+        #[cfg(feature = "postgres")]
+        ("poison::postgres", poison::postgres),
+        ("sigterm_budget::sqlite", sigterm_budget::sqlite),
+        #[cfg(feature = "postgres")]
+        ("sigterm_budget::postgres", sigterm_budget::postgres),
+        ("deploy_window::sqlite", deploy_window::sqlite),
+        #[cfg(feature = "postgres")]
+        ("deploy_window::postgres", deploy_window::postgres),
+    ])
+}
