@@ -299,6 +299,25 @@ impl<B: Backend> Worker<B> {
     /// # }
     /// ```
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Report {
+        self.work(shutdown, false).await
+    }
+
+    /// Performs what is runnable now, then returns (with the same shutdown
+    /// as [`run`](Worker::run), at once): for tests, one-off tasks, and a
+    /// queue's backlog in CI. A job deferred or retried for later is left
+    /// for later.
+    ///
+    /// ```no_run
+    /// # async fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let report = worker.drain().await;
+    /// assert_eq!(report.dead_lettered, 0);
+    /// # }
+    /// ```
+    pub async fn drain(self) -> Report {
+        self.work(std::future::pending(), true).await
+    }
+
+    async fn work(self, shutdown: impl Future<Output = ()> + Send, until_idle: bool) -> Report {
         let Worker {
             backend,
             router,
@@ -319,6 +338,9 @@ impl<B: Backend> Worker<B> {
         // After a failed claim: how long to wait, doubling while it fails.
         let mut backoff = Duration::ZERO;
         let mut paused = false;
+        let batch = (config.concurrency / 2).max(1);
+        let mut free_since: Option<Instant> = None;
+        let mut queue_busy = false;
         let mut shutdown = std::pin::pin!(shutdown);
         // One poll before the first claim: a shutdown future that installs
         // signal handlers (`shutdown_signal`) installs them now, so an early
@@ -336,13 +358,30 @@ impl<B: Backend> Worker<B> {
                 }
             }
             let free = config.concurrency.saturating_sub(jobs.len());
+            if free == 0 {
+                free_since = None;
+            } else if free_since.is_none() {
+                free_since = Some(Instant::now());
+            }
+            // While the queue is busy, a slot that just freed waits a moment
+            // for others, so that one claim fetches several jobs instead of
+            // one claim a job; an idle worker, or one with half its slots
+            // free, claims at once.
+            let batching = queue_busy
+                && free < batch
+                && free_since.is_some_and(|since| since.elapsed() < COALESCE);
             let mut claimed = false;
-            if free > 0 && !paused {
+            if free > 0 && !paused && !batching {
                 let request = ClaimRequest::new(&queues, free, config.lease, &config.name);
+                free_since = None;
                 match backend.claim(&request).await {
                     Ok(claims) => {
                         backoff = Duration::ZERO;
                         claimed = !claims.is_empty();
+                        queue_busy = claims.len() == free;
+                        if until_idle && claims.is_empty() && jobs.is_empty() {
+                            break;
+                        }
                         for claim in claims {
                             next_id += 1;
                             let cancel = Cancellation::new();
@@ -380,8 +419,9 @@ impl<B: Backend> Worker<B> {
                         tracing::error!(%error, "a job task ended abnormally");
                     }
                 }
-                () = backend.wait(config.poll), if free > 0 && !paused => {}
+                () = backend.wait(config.poll), if free > 0 && !paused && !batching => {}
                 () = tokio::time::sleep(backoff), if paused => paused = false,
+                () = tokio::time::sleep(COALESCE), if batching => {}
             }
         }
 
@@ -438,6 +478,9 @@ impl<B: Backend> fmt::Debug for Worker<B> {
             .finish_non_exhaustive()
     }
 }
+
+/// How long a freed slot waits for others while the queue is busy.
+const COALESCE: Duration = Duration::from_millis(2);
 
 /// The claims in flight: their key, and the signal that stops them.
 type Running<K> = Arc<Mutex<HashMap<u64, (K, Cancellation)>>>;

@@ -33,7 +33,7 @@ use sqlx::Row;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 
 /// The embedded queue. Cheap to clone: clones share one pool.
 ///
@@ -47,7 +47,13 @@ use tokio::sync::Notify;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Sqlite {
+    /// For the application's own queries, and reads.
     pool: SqlitePool,
+    /// The queue's writes, one at a time: SQLite has one writer, and writes
+    /// that wait their turn here wait without the busy handler's sleeps.
+    writer: SqlitePool,
+    /// Acknowledgements waiting to be committed together.
+    acks: Arc<GroupCommit>,
     wake: Arc<Notify>,
 }
 
@@ -88,12 +94,18 @@ impl Sqlite {
     /// # }
     /// ```
     pub async fn connect_with(options: SqliteConnectOptions) -> Result<Sqlite, sqlx::Error> {
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
         let queue = Sqlite {
             pool,
+            writer,
+            acks: Arc::new(GroupCommit::default()),
             wake: Arc::new(Notify::new()),
         };
         queue.migrate().await?;
@@ -110,7 +122,7 @@ impl Sqlite {
     /// # }
     /// ```
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::raw_sql(Self::SCHEMA).execute(&mut *tx).await?;
         tx.commit().await
     }
@@ -172,7 +184,7 @@ impl Sqlite {
     /// ```
     pub async fn requeue_dead(&self, id: i64) -> Result<bool, sqlx::Error> {
         let now = millis(SystemTime::now());
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let moved = sqlx::query(
             "INSERT INTO jobwire_jobs (queue, job, version, payload, run_at, first_seen, enqueued_at)
              SELECT queue, job, version, payload, ?1, ?1, enqueued_at FROM jobwire_dead WHERE id = ?2",
@@ -189,6 +201,77 @@ impl Sqlite {
         tx.commit().await?;
         self.wake.notify_waiters();
         Ok(moved == 1)
+    }
+}
+
+const ACK: &str = "DELETE FROM jobwire_jobs WHERE id = ?1 AND epoch = ?2 AND state = 'running'";
+
+/// Group commit for acknowledgements: jobs that finish together are
+/// acknowledged in one transaction, since a commit costs far more than a
+/// delete. Each acknowledgement is still its own fenced statement, with its
+/// own answer; whoever arrives while no one is committing commits for
+/// everyone waiting.
+#[derive(Debug, Default)]
+struct GroupCommit {
+    waiting: std::sync::Mutex<Vec<(RowKey, oneshot::Sender<u64>)>>,
+    committer: tokio::sync::Mutex<()>,
+}
+
+impl GroupCommit {
+    /// Acknowledges `key`; the number of rows deleted (0 when fenced).
+    async fn ack(&self, writer: &SqlitePool, key: RowKey) -> Result<u64, sqlx::Error> {
+        let (answer, answered) = oneshot::channel();
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.push((key, answer));
+        }
+        {
+            let _turn = self.committer.lock().await;
+            let batch = self
+                .waiting
+                .lock()
+                .map(|mut waiting| std::mem::take(&mut *waiting))
+                .unwrap_or_default();
+            if !batch.is_empty() {
+                self.commit(writer, batch).await;
+            }
+        }
+        match answered.await {
+            Ok(rows) => Ok(rows),
+            // The group's transaction failed: acknowledge alone, for an
+            // answer (and an error) of its own.
+            Err(_) => Ok(sqlx::query(ACK)
+                .bind(key.id)
+                .bind(key.epoch)
+                .execute(writer)
+                .await?
+                .rows_affected()),
+        }
+    }
+
+    /// Commits a batch; on any error every answer is dropped, and each
+    /// acknowledgement is tried again alone.
+    async fn commit(&self, writer: &SqlitePool, batch: Vec<(RowKey, oneshot::Sender<u64>)>) {
+        let run = async {
+            let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+            let mut rows = Vec::with_capacity(batch.len());
+            for (key, _) in &batch {
+                rows.push(
+                    sqlx::query(ACK)
+                        .bind(key.id)
+                        .bind(key.epoch)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                );
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(rows)
+        };
+        if let Ok(rows) = run.await {
+            for ((_, answer), rows) in batch.into_iter().zip(rows) {
+                let _ = answer.send(rows);
+            }
+        }
     }
 }
 
@@ -220,7 +303,7 @@ impl Backend for Sqlite {
         .bind(job.payload)
         .bind(runnable)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         self.wake.notify_waiters();
         Ok(Enqueued::new(id))
@@ -258,7 +341,7 @@ impl Backend for Sqlite {
         .bind(queues)
         .bind(skip)
         .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         let mut claims = rows
             .iter()
@@ -286,7 +369,7 @@ impl Backend for Sqlite {
         }
         let until = millis(SystemTime::now() + lease);
         let mut lost = Vec::new();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for key in claims {
             let renewed = sqlx::query(
                 "UPDATE jobwire_jobs SET run_at = ?1
@@ -316,15 +399,7 @@ impl Backend for Sqlite {
     ) -> Result<(), SettleError<sqlx::Error>> {
         let backend = SettleError::Backend;
         let rows = match settlement {
-            Settlement::Ack => sqlx::query(
-                "DELETE FROM jobwire_jobs WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
-            )
-            .bind(key.id)
-            .bind(key.epoch)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?
-            .rows_affected(),
+            Settlement::Ack => self.acks.ack(&self.writer, *key).await.map_err(backend)?,
             Settlement::Reschedule { at, payload, wait } => {
                 let rows = sqlx::query(
                     "UPDATE jobwire_jobs
@@ -337,7 +412,7 @@ impl Backend for Sqlite {
                 .bind(millis(at))
                 .bind(wait.as_str())
                 .bind(payload)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(backend)?
                 .rows_affected();
@@ -355,7 +430,7 @@ impl Backend for Sqlite {
             .bind(millis(at))
             .bind(error)
             .bind(payload)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?
             .rows_affected(),
@@ -407,7 +482,7 @@ impl Backend for Sqlite {
         .bind(key.id)
         .bind(key.epoch)
         .bind(payload)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(SettleError::Backend)?
         .rows_affected();
