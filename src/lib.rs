@@ -129,9 +129,11 @@ pub mod check;
 /// assert_eq!(delivery.task_id(), Some(&TaskId::Int(7)));
 /// ```
 pub mod context {
+    pub use crate::job::checkpoint::{Checkpoint, CheckpointError};
     pub use crate::job::context::{Cancellation, Context, Delivery, TaskId};
 }
 mod dispatch;
+pub mod iteration;
 mod job;
 mod produce;
 #[cfg(feature = "testing")]

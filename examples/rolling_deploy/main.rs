@@ -35,12 +35,15 @@
 #[path = "../releases/mod.rs"]
 mod releases;
 
+#[path = "../support/process.rs"]
+mod process;
 mod queue;
 mod roles;
 
+use process::Process;
 use queue::{value, Error, Queue, Target};
 use std::collections::HashMap;
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 fn main() -> ExitCode {
@@ -123,108 +126,43 @@ async fn schema(target: &Target, create: bool) -> Result<(), Error> {
     Err(queue::NO_POSTGRES.into())
 }
 
-/// A child process of this example.
-struct Process {
-    name: String,
-    child: Child,
+/// A worker of `release`.
+fn worker(name: &str, release: &str, target: &Target) -> Result<Process, Error> {
+    let mut args = vec!["worker".to_owned()];
+    args.extend(target.args());
+    args.extend([
+        "--name".into(),
+        name.into(),
+        "--release".into(),
+        release.into(),
+    ]);
+    Process::spawn(name, &args)
 }
 
-impl Process {
-    fn spawn(role: &str, name: &str, target: &Target, extra: &[String]) -> Result<Process, Error> {
-        let child = Command::new(std::env::current_exe()?)
-            .arg(role)
-            .args(target.args())
-            .args(["--name", name])
-            .args(extra)
-            .stdin(Stdio::null())
-            .spawn()?;
-        Ok(Process {
-            name: name.to_owned(),
-            child,
-        })
+/// A producer of `release`: `count` jobs of `phase`, one every `every_ms`.
+fn producer(
+    name: &str,
+    release: &str,
+    policy: &str,
+    phase: usize,
+    count: u64,
+    every_ms: u64,
+    target: &Target,
+) -> Result<Process, Error> {
+    let seed = 0x9e37_79b9_7f4a_7c15_u64 ^ phase as u64 ^ (u64::from(release == "n1") << 8);
+    let mut args = vec!["producer".to_owned()];
+    args.extend(target.args());
+    for (flag, value) in [
+        ("--release", release.to_owned()),
+        ("--policy", policy.to_owned()),
+        ("--phase", phase.to_string()),
+        ("--count", count.to_string()),
+        ("--every-ms", every_ms.to_string()),
+        ("--seed", seed.to_string()),
+    ] {
+        args.extend([flag.to_owned(), value]);
     }
-
-    fn worker(name: &str, release: &str, target: &Target) -> Result<Process, Error> {
-        Process::spawn(
-            "worker",
-            name,
-            target,
-            &["--release".into(), release.into()],
-        )
-    }
-
-    fn producer(
-        name: &str,
-        release: &str,
-        policy: &str,
-        phase: usize,
-        count: u64,
-        every_ms: u64,
-        target: &Target,
-    ) -> Result<Process, Error> {
-        let extra = [
-            ("--release", release.to_owned()),
-            ("--policy", policy.to_owned()),
-            ("--phase", phase.to_string()),
-            ("--count", count.to_string()),
-            ("--every-ms", every_ms.to_string()),
-            (
-                "--seed",
-                (0x9e37_79b9_7f4a_7c15_u64 ^ phase as u64 ^ u64::from(release == "n1") << 8)
-                    .to_string(),
-            ),
-        ]
-        .into_iter()
-        .flat_map(|(flag, value)| [flag.to_owned(), value])
-        .collect::<Vec<_>>();
-        Process::spawn("producer", name, target, &extra)
-    }
-
-    /// Sends SIGTERM, as Kubernetes, Heroku and systemd do.
-    fn terminate(&self) -> Result<(), Error> {
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {}", self.child.id())])
-            .status()?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("could not signal {}", self.name).into())
-        }
-    }
-
-    /// Waits for the process to end, for at most `limit`.
-    async fn wait(&mut self, limit: Duration) -> Result<ExitStatus, Error> {
-        let until = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() > until {
-                return Err(format!("{} did not end within {limit:?}", self.name).into());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Waits for a clean exit.
-    async fn finish(&mut self, limit: Duration) -> Result<(), Error> {
-        let status = self.wait(limit).await?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("{} failed: {status}", self.name).into())
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // Never leave a child behind, whatever went wrong.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    Process::spawn(name, &args)
 }
 
 /// One worker replaced by another during a rolling restart.
@@ -258,7 +196,7 @@ async fn replace(
     old.finish(roles::SHUTDOWN_BUDGET + Duration::from_secs(20))
         .await?;
     let took = stopping.elapsed();
-    let new = Process::worker(new_name, new_release, target)?;
+    let new = worker(new_name, new_release, target)?;
     let restart = Restart {
         stopped: old.name.clone(),
         started: new_name.to_owned(),
@@ -304,18 +242,15 @@ async fn deploy(target: &Target, jobs: u64) -> Result<bool, Error> {
 
     // 1. All on N, with faxes left over from before N.
     faxes(&queue, 0..30, 1).await?;
-    let mut workers = vec![
-        Process::worker("n-1", "n", target)?,
-        Process::worker("n-2", "n", target)?,
-    ];
-    Process::producer("producer-n", "n", "previous", 1, jobs, 4, target)?
+    let mut workers = vec![worker("n-1", "n", target)?, worker("n-2", "n", target)?];
+    producer("producer-n", "n", "previous", 1, jobs, 4, target)?
         .finish(limit)
         .await?;
 
     // 2. Mixed: both releases produce while the workers are replaced.
     let mut producers = [
-        Process::producer("producer-n", "n", "previous", 2, jobs / 2, 8, target)?,
-        Process::producer(
+        producer("producer-n", "n", "previous", 2, jobs / 2, 8, target)?,
+        producer(
             "producer-n1",
             "n1",
             "previous",
@@ -338,12 +273,12 @@ async fn deploy(target: &Target, jobs: u64) -> Result<bool, Error> {
 
     // 3. All on N+1: scheduled faxes fall due, and are discarded on purpose.
     faxes(&queue, 30..50, 3).await?;
-    Process::producer("producer-n1", "n1", "previous", 3, jobs, 4, target)?
+    producer("producer-n1", "n1", "previous", 3, jobs, 4, target)?
         .finish(limit)
         .await?;
 
     // 4. The flip, with another rolling restart.
-    let mut producer = Process::producer("producer-n1", "n1", "current", 4, jobs, 8, target)?;
+    let mut producer = producer("producer-n1", "n1", "current", 4, jobs, 8, target)?;
     for (slot, name) in ["n1-3", "n1-4"].into_iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         let old = workers.remove(slot);

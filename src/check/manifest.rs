@@ -69,6 +69,10 @@ pub struct JobManifest {
     pub status: Status,
     /// Its current version.
     pub version: Version,
+    /// An iterable job's cursor type (its Rust type name); none for a job
+    /// that is not iterable, or was registered without `iterable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     /// What producers write under each policy; none for a deprecated job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writes: Option<Writes>,
@@ -353,6 +357,7 @@ impl JobManifest {
                 Status::Active
             },
             version: entry.version.clone(),
+            cursor: entry.cursor.map(str::to_owned),
             writes,
         }
     }

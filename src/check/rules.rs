@@ -212,6 +212,7 @@ pub fn check_window(earlier: &[Manifest], current: &Manifest) -> Report {
         let previous = i + 1 == earlier.len();
         checker.written_jobs(previous);
         checker.retired_names();
+        checker.cursors();
         if previous {
             checker.previous_policy();
         }
@@ -269,6 +270,33 @@ impl Checker<'_> {
             message,
             fix,
         });
+    }
+
+    /// Rule CURSOR_CHANGED_WITHOUT_VERSION: an iterable job on the same line
+    /// in both releases must keep its cursor type, or the other release
+    /// misreads the cursors it finds in flight.
+    fn cursors(&mut self) {
+        for (name, old_job) in &self.old.jobs {
+            let Target::Job(new_name, new_job) = resolve(self.new, name) else {
+                continue;
+            };
+            let (Some(old_cursor), Some(new_cursor)) = (&old_job.cursor, &new_job.cursor) else {
+                continue;
+            };
+            if old_cursor == new_cursor || Line::of(&old_job.version) != Line::of(&new_job.version)
+            {
+                continue;
+            }
+            let message = format!(
+                "the cursor of `{new_name}` was `{old_cursor}` at {} and is `{new_cursor}` at {}, on the same line: a cursor one release writes would be misread by the other",
+                old_job.version, new_job.version
+            );
+            let fix = format!(
+                "make the change a major version ({}.0.0) and read the old cursor in `Iterate::upcast_cursor`, or keep the cursor's type",
+                new_job.version.major + 1
+            );
+            self.find(Rule::CursorChangedWithoutVersion, new_name, message, fix);
+        }
     }
 
     /// Rules WRITTEN_JOB_DROPPED, VERSION_NO_LONGER_READ and

@@ -36,6 +36,8 @@ pub(crate) struct Entry {
     pub(crate) state_value: Option<Arc<dyn Any + Send + Sync>>,
     /// The per-dispatch data the job declared.
     pub(crate) data: Need,
+    /// An iterable job's cursor type, for the manifest.
+    pub(crate) cursor: Option<&'static str>,
     /// Decoding and performing, for this job's type.
     pub(crate) run: Box<dyn Run>,
 }

@@ -5,6 +5,7 @@
 use crate::dispatch::entry::{Entry, NameHash, Need, Slot};
 use crate::dispatch::router::Router;
 use crate::dispatch::run::JobRun;
+use crate::iteration::Iterate;
 use crate::job::history::History;
 use crate::wire::{check_name, Limits, Line};
 use crate::{Active, Deprecated, Job, Lifecycle};
@@ -28,6 +29,13 @@ impl Registration {
             entry: entry_of::<J, L>,
         }
     }
+
+    #[doc(hidden)]
+    pub const fn iterable<J: Iterate<L>, L: Lifecycle>() -> Registration {
+        Registration {
+            entry: iterable_entry_of::<J, L>,
+        }
+    }
 }
 
 inventory::collect!(Registration);
@@ -49,7 +57,16 @@ pub(crate) fn entry_of<J: Job<L>, L: Lifecycle>() -> Entry {
         state: Need::of::<J::State>(),
         state_value: None,
         data: Need::of::<J::Data>(),
+        cursor: None,
         run: Box::new(JobRun::<J, L>::new()),
+    }
+}
+
+/// An iterable job, erased, with its cursor's type for the manifest.
+pub(crate) fn iterable_entry_of<J: Iterate<L>, L: Lifecycle>() -> Entry {
+    Entry {
+        cursor: Some(std::any::type_name::<J::Cursor>()),
+        ..entry_of::<J, L>()
     }
 }
 
@@ -76,6 +93,11 @@ macro_rules! register {
     ($job:ty) => {
         $crate::__private::inventory::submit! {
             $crate::__private::Registration::of::<$job, _>()
+        }
+    };
+    ($job:ty, iterable) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::Registration::iterable::<$job, _>()
         }
     };
 }
@@ -277,6 +299,34 @@ impl<D: Send + 'static> RouterBuilder<D> {
     /// ```
     pub fn job<J: Job>(mut self) -> Self {
         self.entries.push(entry_of::<J, Active>());
+        self
+    }
+
+    /// Adds an iterable job (see [`Iterate`]): as [`job`](RouterBuilder::job),
+    /// and its manifest records the cursor's type, so that the deploy-safety
+    /// check can tell when it changes on the same line.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::iteration::{iterate, Iterate};
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Sweep {}
+    /// # impl Job for Sweep {
+    /// #     const NAME: &'static str = "sweep";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+    /// #     type Previous = NoPrevious; type State = (); type Data = ();
+    /// #     async fn perform(self, ctx: &mut Context<'_>) -> Result<(), HandlerError> { iterate(self, ctx).await }
+    /// # }
+    /// # impl Iterate for Sweep {
+    /// #     type Cursor = u64; type Item = u64;
+    /// #     async fn next_items(&self, _: Option<&u64>, _: &mut Context<'_>) -> Result<Vec<(u64, u64)>, HandlerError> { Ok(vec![]) }
+    /// #     async fn each(&self, _: u64, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// let router = Router::builder().iterable::<Sweep>().build()?;
+    /// assert_eq!(router.manifest().jobs["sweep"].cursor.as_deref(), Some("u64"));
+    /// # Ok::<(), RegistryError>(())
+    /// ```
+    pub fn iterable<J: Iterate>(mut self) -> Self {
+        self.entries.push(iterable_entry_of::<J, Active>());
         self
     }
 

@@ -9,7 +9,7 @@
 //! `catch_panics(false)`.
 
 use crate::dispatch::entry::{Dispatch, Entry, Lent, Performing, Route, Run};
-use crate::dispatch::outcome::{Failed, Outcome, Performed, Rejected, Snoozed};
+use crate::dispatch::outcome::{Failed, Interrupted, Outcome, Performed, Rejected, Snoozed};
 use crate::job::error::{guarded, panic_message, Step, Verdict};
 use crate::job::history::{decode_typed, ChainError, History};
 use crate::wire::scan::{Head, Scan};
@@ -39,6 +39,7 @@ impl<J, L> JobRun<J, L> {
 struct Decoded<'p, J> {
     job: J,
     meta: Meta<'p>,
+    progress: Option<Progress<'p>>,
 }
 
 impl<J: Job<L>, L: Lifecycle> Run for JobRun<J, L> {
@@ -63,6 +64,7 @@ impl<J: Job<L>, L: Lifecycle> Run for JobRun<J, L> {
             let decoded = decode::<J, L>(entry, &route, dispatch, catch)?;
             warn_deprecated::<J, L>();
             let meta = &*meta.insert(decoded.meta);
+            let progress = decoded.progress;
             let Some(state) = state_of::<J::State>(entry) else {
                 return Err(missing::<J, L>("state"));
             };
@@ -78,6 +80,8 @@ impl<J: Job<L>, L: Lifecycle> Run for JobRun<J, L> {
                 state,
                 data,
                 info,
+                payload,
+                progress: progress.as_ref(),
             };
             stage = Stage::Perform;
             let future = pin!(decoded.job.perform(&mut ctx));
@@ -118,7 +122,11 @@ impl<J: Job<L>, L: Lifecycle> Run for JobRun<J, L> {
             }
         };
         warn_deprecated::<J, L>();
-        let Decoded { job, meta } = decoded;
+        let Decoded {
+            job,
+            meta,
+            progress,
+        } = decoded;
         let Some(state) = state_of::<J::State>(entry) else {
             return Err(with_payload(*missing::<J, L>("state"), payload, meta));
         };
@@ -136,6 +144,8 @@ impl<J: Job<L>, L: Lifecycle> Run for JobRun<J, L> {
                     state,
                     data,
                     info,
+                    payload,
+                    progress: progress.as_ref(),
                 };
                 let mut future = pin!(job.perform(&mut ctx));
                 std::future::poll_fn(|cx| guarded_poll(future.as_mut(), cx, catch)).await
@@ -328,7 +338,12 @@ fn finish<'p, J: Job<L>, L: Lifecycle>(
         Ok(()) => return Outcome::Performed(performed::<J, L>(route)),
         Err(error) => error,
     };
-    let payload = Cow::Borrowed(payload);
+    let mut error = error;
+    // An iterable job hands back its envelope with the new progress.
+    let payload = match error.take_payload() {
+        Some(bytes) => Cow::Owned(bytes),
+        None => Cow::Borrowed(payload),
+    };
     match error.verdict() {
         Verdict::Snoozed(delay) => Outcome::Snoozed(Snoozed {
             job: J::NAME,
@@ -337,6 +352,29 @@ fn finish<'p, J: Job<L>, L: Lifecycle>(
             meta,
             payload,
         }),
+        Verdict::Interrupted(reason) => Outcome::Interrupted(Interrupted {
+            job: J::NAME,
+            wire_version: route.wire,
+            reason,
+            meta,
+            payload,
+        }),
+        Verdict::Rejected => {
+            let error = match error.into_std().downcast::<RejectError>() {
+                Ok(error) => *error,
+                Err(other) => RejectError::Progress {
+                    job: J::NAME.to_owned(),
+                    version: route.wire,
+                    field: "cursor",
+                    message: bounded(other.to_string()),
+                },
+            };
+            Outcome::Rejected(Box::new(Rejected {
+                error,
+                meta,
+                payload,
+            }))
+        }
         Verdict::Failed => Outcome::Failed(Box::new(Failed {
             job: J::NAME,
             wire_version: route.wire,
@@ -460,21 +498,26 @@ fn decode<'p, J: Job<L>, L: Lifecycle>(
     };
     // A progress block that does not parse is rejected here, for every job,
     // so that no job is ever resumed from zero by mistake.
+    let mut progress = None;
     if let Some((from, to)) = head.progress {
         let raw = scan.text.get(from..to).unwrap_or_default();
-        if let Err((field, message)) = Progress::parse(raw) {
-            let error = RejectError::Progress {
-                job: entry.name.to_owned(),
-                version: route.wire.clone(),
-                field,
-                message,
-            };
-            return Err(reject(error, head));
+        match Progress::parse(raw) {
+            Ok(read) => progress = Some(read),
+            Err((field, message)) => {
+                let error = RejectError::Progress {
+                    job: entry.name.to_owned(),
+                    version: route.wire.clone(),
+                    field,
+                    message,
+                };
+                return Err(reject(error, head));
+            }
         }
     }
     Ok(Decoded {
         job,
         meta: head.meta.take().unwrap_or_default(),
+        progress,
     })
 }
 

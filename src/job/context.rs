@@ -2,7 +2,8 @@
 //! application state it declared, what the queue knows about this delivery,
 //! and the data the worker lends it.
 
-use crate::wire::{Meta, Relation};
+use crate::job::checkpoint::Checkpoint;
+use crate::wire::{Meta, Progress, Relation};
 use semver::Version;
 use std::fmt;
 use std::future::Future;
@@ -46,6 +47,14 @@ pub(crate) struct Info<'a> {
     pub(crate) first_seen: Option<SystemTime>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) cancellation: Cancellation,
+    pub(crate) checkpoint: Option<Arc<dyn Checkpoint>>,
+    pub(crate) item_budget: Option<u64>,
+}
+
+impl fmt::Debug for dyn Checkpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Checkpoint")
+    }
 }
 
 impl Delivery<'static, ()> {
@@ -149,6 +158,38 @@ impl<'a, D> Delivery<'a, D> {
     /// ```
     pub fn with_cancellation(mut self, cancellation: Cancellation) -> Self {
         self.info.cancellation = cancellation;
+        self
+    }
+
+    /// Sets where an iterable job saves its progress while it runs (the
+    /// queue, for this claim). jobwire's worker sets it.
+    ///
+    /// ```
+    /// # use jobwire::context::{Checkpoint, CheckpointError};
+    /// # struct Nowhere;
+    /// # impl Checkpoint for Nowhere {
+    /// #     fn save<'a>(&'a self, _: &'a [u8], _: &'a mut (dyn std::any::Any + Send))
+    /// #         -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CheckpointError>> + Send + 'a>> {
+    /// #         Box::pin(async { Ok(()) })
+    /// #     }
+    /// # }
+    /// let delivery = jobwire::Delivery::new().with_checkpoint(std::sync::Arc::new(Nowhere));
+    /// ```
+    pub fn with_checkpoint(mut self, checkpoint: Arc<dyn Checkpoint>) -> Self {
+        self.info.checkpoint = Some(checkpoint);
+        self
+    }
+
+    /// Lets an iterable job perform at most `items` items in this dispatch
+    /// before it stops at a checkpoint, as if its run time were up: for
+    /// tests that interrupt a job at chosen points, and for spreading a
+    /// large job's work.
+    ///
+    /// ```
+    /// let delivery = jobwire::Delivery::new().with_item_budget(100);
+    /// ```
+    pub fn with_item_budget(mut self, items: u64) -> Self {
+        self.info.item_budget = Some(items);
         self
     }
 
@@ -334,11 +375,19 @@ impl Cancellation {
         *signal.deadline.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The flag the signal sets, for a loop that checks it after every
+    /// item: one load instead of a walk through the context.
+    #[inline]
+    pub(crate) fn flag(&self) -> Option<&AtomicBool> {
+        self.0.as_deref().map(|signal| &signal.fired)
+    }
+
     /// Whether the signal has fired.
     ///
     /// ```
     /// assert!(!jobwire::Cancellation::default().is_cancelled());
     /// ```
+    #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.0
             .as_ref()
@@ -451,6 +500,9 @@ pub struct Context<'a, S = (), D = ()> {
     pub(crate) state: &'a S,
     pub(crate) data: &'a mut D,
     pub(crate) info: &'a Info<'a>,
+    /// The payload as dispatched, for an iterable job's checkpoints.
+    pub(crate) payload: &'a [u8],
+    pub(crate) progress: Option<&'a Progress<'a>>,
 }
 
 impl<'a, S, D> Context<'a, S, D> {
@@ -639,6 +691,48 @@ impl<'a, S, D> Context<'a, S, D> {
         self.info.defers.unwrap_or(self.meta.defers())
     }
 
+    /// An iterable job's progress, as the payload carries it: `None` for a
+    /// job that has not started (or is not iterable).
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping {}
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
+    /// #     type Previous = NoPrevious; type State = (); type Data = ();
+    /// async fn perform(self, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+    ///     assert_eq!(ctx.progress().map(|p| p.items()), Some(42));
+    ///     Ok(())
+    /// }
+    /// # }
+    /// # let router = Router::builder().job::<Ping>().build()?;
+    /// # let payload = br#"{"job":"ping","version":"1.0.0","args":{},"progress":{"cursor":7,"items":42,"elapsed_ms":0,"interruptions":1}}"#;
+    /// # assert!(router.dispatch_blocking(payload, &mut Delivery::new()).is_performed());
+    /// # Ok::<(), RegistryError>(())
+    /// ```
+    pub fn progress(&self) -> Option<&'a Progress<'a>> {
+        self.progress
+    }
+
+    /// The payload as it was dispatched.
+    pub(crate) fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// The dispatch's checkpoint, and the item budget.
+    pub(crate) fn info(&self) -> &'a Info<'a> {
+        self.info
+    }
+
+    /// The lent data, erased, for a checkpoint.
+    pub(crate) fn data_any(&mut self) -> &mut (dyn std::any::Any + Send)
+    where
+        D: Send + 'static,
+    {
+        self.data
+    }
+
     /// The queue's id for this task, if the caller gave one.
     ///
     /// ```
@@ -733,6 +827,7 @@ impl<'a, S, D> Context<'a, S, D> {
     /// # assert!(router.dispatch_blocking(br#"{"job":"ping","version":"1.0.0","args":{}}"#, &mut Delivery::new().with_cancellation(stop)).is_performed());
     /// # Ok::<(), RegistryError>(())
     /// ```
+    #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.info.cancellation.is_cancelled()
     }

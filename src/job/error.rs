@@ -49,6 +49,9 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 pub struct HandlerError {
     kind: Kind,
     error: BoxError,
+    /// The payload to hand back instead of the one dispatched: an iterable
+    /// job's envelope with its new progress.
+    payload: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +59,19 @@ enum Kind {
     Retry(Option<Duration>),
     Permanent,
     Snooze(Duration),
+    /// An iterable job stopped at a checkpoint, for the reason given.
+    Interrupt(&'static str),
+    /// The payload cannot be performed as it stands (an iterable job's
+    /// cursor that does not read); the error is a `RejectError`.
+    Reject,
 }
 
 /// How the router should treat a handler's error.
 pub(crate) enum Verdict {
     Failed,
     Snoozed(Duration),
+    Interrupted(&'static str),
+    Rejected,
 }
 
 impl HandlerError {
@@ -74,6 +84,7 @@ impl HandlerError {
         HandlerError {
             kind: Kind::Retry(None),
             error: error.into(),
+            payload: None,
         }
     }
 
@@ -86,6 +97,7 @@ impl HandlerError {
         HandlerError {
             kind: Kind::Permanent,
             error: error.into(),
+            payload: None,
         }
     }
 
@@ -107,6 +119,7 @@ impl HandlerError {
         HandlerError {
             kind: Kind::Snooze(delay),
             error: format!("snoozed for {delay:?}").into(),
+            payload: None,
         }
     }
 
@@ -153,7 +166,7 @@ impl HandlerError {
         match &self.kind {
             Kind::Retry(delay) => *delay,
             Kind::Snooze(delay) => Some(*delay),
-            Kind::Permanent => None,
+            Kind::Permanent | Kind::Interrupt(_) | Kind::Reject => None,
         }
     }
 
@@ -178,11 +191,53 @@ impl HandlerError {
         self.error
     }
 
+    /// Whether an iterable job stopped at a checkpoint: not a failure.
+    ///
+    /// ```
+    /// assert!(!jobwire::HandlerError::retryable("x").is_interruption());
+    /// ```
+    pub fn is_interruption(&self) -> bool {
+        matches!(self.kind, Kind::Interrupt(_))
+    }
+
     pub(crate) fn verdict(&self) -> Verdict {
         match &self.kind {
             Kind::Retry(_) | Kind::Permanent => Verdict::Failed,
             Kind::Snooze(delay) => Verdict::Snoozed(*delay),
+            Kind::Interrupt(reason) => Verdict::Interrupted(reason),
+            Kind::Reject => Verdict::Rejected,
         }
+    }
+
+    /// An iterable job's stop at a checkpoint, with the payload to resume
+    /// from.
+    pub(crate) fn interrupt(reason: &'static str, payload: Vec<u8>) -> Self {
+        HandlerError {
+            kind: Kind::Interrupt(reason),
+            error: format!("interrupted: {reason}").into(),
+            payload: Some(payload),
+        }
+    }
+
+    /// A payload that cannot be performed as it stands.
+    pub(crate) fn reject(error: crate::wire::RejectError) -> Self {
+        HandlerError {
+            kind: Kind::Reject,
+            error: Box::new(error),
+            payload: None,
+        }
+    }
+
+    /// Hands back `payload` (an iterable job's progress) with the outcome,
+    /// instead of the payload dispatched.
+    pub(crate) fn with_payload(mut self, payload: Option<Vec<u8>>) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    /// The payload to hand back, and the error.
+    pub(crate) fn take_payload(&mut self) -> Option<Vec<u8>> {
+        self.payload.take()
     }
 
     /// An error from a panic, or from jobwire itself: never retried.
@@ -235,6 +290,8 @@ impl fmt::Debug for HandlerError {
             Kind::Retry(after) => s.field("retry", &true).field("after", after),
             Kind::Permanent => s.field("retry", &false),
             Kind::Snooze(delay) => s.field("snooze", delay),
+            Kind::Interrupt(reason) => s.field("interrupted", reason),
+            Kind::Reject => s.field("rejected", &true),
         };
         s.field("error", &self.error).finish()
     }

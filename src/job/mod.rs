@@ -8,6 +8,7 @@
 //! - what a handler sees and returns (`context`, `error`).
 
 pub(crate) mod added;
+pub(crate) mod checkpoint;
 pub(crate) mod context;
 pub(crate) mod error;
 pub(crate) mod history;

@@ -24,6 +24,10 @@
 //!   a minor without `Added`, a field renamed or retyped in a minor, fail
 //!   here.
 //!
+//! - **iterable jobs**: every item performed exactly once, whatever the
+//!   interruptions and whichever release resumes ([`IterationKit`]), and
+//!   cursors that come back as what they were ([`assert_cursor_round_trip`]).
+//!
 //! Every failing property is reported, not just the first, and panics inside
 //! the job's code are silenced while the kit shrinks them (their message is
 //! in the failure).
@@ -49,10 +53,12 @@
 //! as a release would, without performing them, [`envelope`] writes one by
 //! hand, and [`strategy`] has the generators.
 
+mod iteration;
 mod kit;
 mod quiet;
 mod reader;
 pub mod strategy;
 
+pub use iteration::{assert_cursor_round_trip, IterationKit, Resumption, World};
 pub use kit::{Failure, Failures, Kit};
 pub use reader::{envelope, Reader};

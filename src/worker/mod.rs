@@ -52,11 +52,14 @@ pub use policy::{DeferPolicy, RetryPolicy};
 pub use signal::shutdown_signal;
 
 use crate::backend::{Backend, Claim, ClaimRequest, SettleError, Settlement, Wait, DEFAULT_QUEUE};
+use crate::context::{Checkpoint, CheckpointError};
 use crate::{Cancellation, Delivery, Outcome, RegistryError, Router};
 use policy::{decide, Facts};
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -526,6 +529,10 @@ async fn perform<B: Backend>(
             let mut delivery = Delivery::new()
                 .with_attempt(claim.attempt)
                 .with_defers(claim.defers)
+                .with_checkpoint(Arc::new(ClaimCheckpoint {
+                    backend: Arc::clone(&backend),
+                    key: claim.key.clone(),
+                }))
                 .with_task_id(B::task_id(&claim.key))
                 .with_first_seen(claim.first_seen)
                 .with_cancellation(cancel)
@@ -573,6 +580,38 @@ async fn perform<B: Backend>(
     }
     .instrument(span)
     .await;
+}
+
+/// Where an iterable job's checkpoints go: the queue, for this claim,
+/// fenced by it.
+struct ClaimCheckpoint<B: Backend> {
+    backend: Arc<B>,
+    key: B::Key,
+}
+
+impl<B: Backend> Checkpoint for ClaimCheckpoint<B> {
+    fn save<'a>(
+        &'a self,
+        payload: &'a [u8],
+        data: &'a mut (dyn Any + Send),
+    ) -> Pin<Box<dyn Future<Output = Result<(), CheckpointError>> + Send + 'a>> {
+        Box::pin(async move {
+            // The handler's view of the lent data is the queue's own type
+            // (its transaction, which the checkpoint commits), or `()` for a
+            // job that borrows nothing: then the checkpoint stands alone.
+            let saved = match data.downcast_mut::<B::Data>() {
+                Some(lent) => self.backend.checkpoint(&self.key, payload, lent).await,
+                None => {
+                    let mut own = self.backend.lend(&self.key);
+                    self.backend.checkpoint(&self.key, payload, &mut own).await
+                }
+            };
+            saved.map_err(|error| match error {
+                SettleError::Fenced => CheckpointError::Lost,
+                other => CheckpointError::Failed(other.to_string()),
+            })
+        })
+    }
 }
 
 /// Settles, retrying a backend error a few times (a connection blip must not

@@ -107,6 +107,7 @@ macro_rules! with_pool {
 }
 
 const LEDGER: &str = "
+CREATE TABLE IF NOT EXISTS swept (job BIGINT NOT NULL, item BIGINT NOT NULL, worker TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS started (id BIGINT NOT NULL, worker TEXT NOT NULL, at_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS performed (
     id BIGINT NOT NULL, worker TEXT NOT NULL, attempt BIGINT NOT NULL, defers BIGINT NOT NULL,
@@ -450,6 +451,137 @@ pub fn transactional(id: i64, ms: u64) -> Vec<u8> {
         .expect("seals")
 }
 
+/// An iterable job: items 1..=`to`, each taking `ms`, each written down in
+/// `swept`. Progress is checkpointed every 200 ms.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Sweep {
+    pub job: i64,
+    pub to: u64,
+    pub ms: u64,
+}
+
+impl Job for Sweep {
+    const NAME: &'static str = "reliability.sweep";
+    const VERSION: Version = Version::new(1, 0, 0);
+    type Previous = NoPrevious;
+    type State = Ledger;
+    type Data = ();
+    async fn perform(self, ctx: &mut Context<'_, Ledger>) -> Result<(), HandlerError> {
+        jobwire::iteration::iterate(self, ctx).await
+    }
+}
+
+impl jobwire::iteration::Iterate for Sweep {
+    type Cursor = u64;
+    type Item = u64;
+    const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+    async fn next_items(
+        &self,
+        after: Option<&u64>,
+        _: &mut Context<'_, Ledger>,
+    ) -> Result<Vec<(u64, u64)>, HandlerError> {
+        let from = after.map_or(1, |n| n + 1);
+        Ok((from..=self.to).take(10).map(|n| (n, n)).collect())
+    }
+    async fn each(&self, item: u64, ctx: &mut Context<'_, Ledger>) -> Result<(), HandlerError> {
+        tokio::time::sleep(Duration::from_millis(self.ms)).await;
+        let ledger = ctx.state();
+        with_pool!(&ledger.queue, |pool| {
+            sqlx::query("INSERT INTO swept (job, item, worker) VALUES ($1, $2, $3)")
+                .bind(self.job)
+                .bind(i64::try_from(item).unwrap_or(i64::MAX))
+                .bind(&ledger.worker)
+                .execute(pool)
+                .await
+                .map(drop)?
+        });
+        Ok(())
+    }
+}
+
+/// Like [`Sweep`], but each item is written through the claim's
+/// transaction, which each checkpoint commits with the cursor.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TxSweep {
+    pub job: i64,
+    pub to: u64,
+    pub ms: u64,
+}
+
+#[cfg(feature = "postgres")]
+impl Job for TxSweep {
+    const NAME: &'static str = "reliability.tx_sweep";
+    const VERSION: Version = Version::new(1, 0, 0);
+    type Previous = NoPrevious;
+    type State = Ledger;
+    type Data = jobwire::backend::postgres::Tx;
+    async fn perform(
+        self,
+        ctx: &mut Context<'_, Ledger, jobwire::backend::postgres::Tx>,
+    ) -> Result<(), HandlerError> {
+        jobwire::iteration::iterate(self, ctx).await
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl jobwire::iteration::Iterate for TxSweep {
+    type Cursor = u64;
+    type Item = u64;
+    const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+    async fn next_items(
+        &self,
+        after: Option<&u64>,
+        _: &mut Context<'_, Ledger, jobwire::backend::postgres::Tx>,
+    ) -> Result<Vec<(u64, u64)>, HandlerError> {
+        let from = after.map_or(1, |n| n + 1);
+        Ok((from..=self.to).take(10).map(|n| (n, n)).collect())
+    }
+    async fn each(
+        &self,
+        item: u64,
+        ctx: &mut Context<'_, Ledger, jobwire::backend::postgres::Tx>,
+    ) -> Result<(), HandlerError> {
+        tokio::time::sleep(Duration::from_millis(self.ms)).await;
+        let worker = ctx.state().worker.clone();
+        sqlx::query("INSERT INTO swept (job, item, worker) VALUES ($1, $2, $3)")
+            .bind(self.job)
+            .bind(i64::try_from(item).unwrap_or(i64::MAX))
+            .bind(worker)
+            .execute(ctx.data().conn().await?)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Queue {
+    /// How many times each item of `job` was written: (item, times).
+    pub async fn swept(&self, job: i64) -> Vec<(i64, i64)> {
+        with_pool!(self, |pool| sqlx::query_as(
+            "SELECT item, count(*) FROM swept WHERE job = $1 GROUP BY item ORDER BY item"
+        )
+        .bind(job)
+        .fetch_all(pool)
+        .await
+        .expect("reads the ledger"))
+    }
+
+    /// The stored payload's progress: items done.
+    pub async fn progress(&self, id: i64) -> Option<u64> {
+        let payload: Option<Vec<u8>> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT payload FROM jobwire_jobs WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .expect("reads the queue"));
+        let payload = payload?;
+        jobwire::wire::Header::read(&payload)
+            .ok()
+            .and_then(|header| header.progress().map(|p| p.items()))
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Worker processes.
 
@@ -682,7 +814,11 @@ async fn work() -> Result<Report, Error> {
         .with_delays(defer, defer);
     Ok(match queue {
         Queue::Sqlite(backend) => {
-            let router = Router::builder().job::<Sleepy>().state(ledger).build()?;
+            let router = Router::builder()
+                .job::<Sleepy>()
+                .iterable::<Sweep>()
+                .state(ledger)
+                .build()?;
             go(backend, router, name, concurrency, lease, budget, deferral).await
         }
         #[cfg(feature = "postgres")]
@@ -691,6 +827,8 @@ async fn work() -> Result<Report, Error> {
                 .lending::<jobwire::backend::postgres::Tx>()
                 .job::<Sleepy>()
                 .job::<Transactional>()
+                .iterable::<Sweep>()
+                .iterable::<TxSweep>()
                 .state(ledger)
                 .build()?;
             go(backend, router, name, concurrency, lease, budget, deferral).await

@@ -15,6 +15,7 @@ mod deploy_window;
 mod exclusive_claims;
 mod fencing;
 mod harness;
+mod iteration;
 mod kill_nine;
 mod poison;
 #[cfg(feature = "postgres")]
@@ -44,6 +45,14 @@ fn main() -> std::process::ExitCode {
         #[cfg(feature = "postgres")]
         ("sigterm_budget::postgres", sigterm_budget::postgres),
         ("deploy_window::sqlite", deploy_window::sqlite),
+        ("iteration::sigterm_sqlite", iteration::sigterm_sqlite),
+        #[cfg(feature = "postgres")]
+        ("iteration::sigterm_postgres", iteration::sigterm_postgres),
+        #[cfg(feature = "postgres")]
+        (
+            "iteration::kill_nine_postgres",
+            iteration::kill_nine_postgres,
+        ),
         #[cfg(feature = "postgres")]
         ("deploy_window::postgres", deploy_window::postgres),
     ])
