@@ -133,6 +133,9 @@ pub mod context {
     pub use crate::job::context::{Cancellation, Context, Delivery, TaskId};
 }
 mod dispatch;
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
+pub mod gate;
 pub mod iteration;
 mod job;
 mod produce;

@@ -489,17 +489,6 @@ pub enum SettleError<E: std::error::Error + 'static> {
     Backend(#[source] E),
 }
 
-/// Milliseconds since the Unix epoch, for backends that store times so.
-pub(crate) fn millis(at: SystemTime) -> i64 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// The time at `millis` since the Unix epoch.
-pub(crate) fn from_millis(millis: i64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
-}
-
 /// A claim in jobwire's SQL queues: the row, and the epoch this claim
 /// holds. Every change after claiming is conditional on both.
 ///

@@ -53,6 +53,8 @@ pub use signal::shutdown_signal;
 
 use crate::backend::{Backend, Claim, ClaimRequest, SettleError, Settlement, Wait, DEFAULT_QUEUE};
 use crate::context::{Checkpoint, CheckpointError};
+use crate::gate::{Gate, Gated, NoGate};
+use crate::wire::Header;
 use crate::{Cancellation, Delivery, Outcome, RegistryError, Router};
 use policy::{decide, Facts};
 use std::any::Any;
@@ -87,10 +89,11 @@ use tracing::Instrument;
 /// # Ok(())
 /// # }
 /// ```
-pub struct Worker<B: Backend> {
+pub struct Worker<B: Backend, G: Gate = NoGate> {
     backend: Arc<B>,
     router: Arc<Router<B::Data>>,
     config: Config,
+    gate: Arc<G>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +107,7 @@ struct Config {
     resume_delay: Duration,
     defer: DeferPolicy,
     retry: RetryPolicy,
+    gated: Gated,
 }
 
 impl<B: Backend> Worker<B> {
@@ -131,7 +135,9 @@ impl<B: Backend> Worker<B> {
                 resume_delay: Duration::from_secs(1),
                 defer: DeferPolicy::default(),
                 retry: RetryPolicy::default(),
+                gated: Gated::Jobs(Vec::new()),
             },
+            gate: Arc::new(NoGate),
         }
     }
 
@@ -152,6 +158,32 @@ impl<B: Backend> Worker<B> {
             .registered()
             .build()?;
         Ok(Worker::new(backend, router))
+    }
+}
+
+impl<B: Backend, G: Gate> Worker<B, G> {
+    /// Consults `gate` before claiming `gated` jobs: while a deployer has it
+    /// closed (or is closing it), the worker claims none of them, fires the
+    /// cancellation of those it is running (iterable jobs checkpoint and
+    /// yield at their next item), and gives its pass back when the last has
+    /// finished. Other jobs run on. See [`gate`](crate::gate).
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// use jobwire::gate::{file::FileGate, Gated};
+    /// let worker = worker.gate(FileGate::new("/var/run/app/jobs.gate"), Gated::All);
+    /// # }
+    /// ```
+    pub fn gate<H: Gate>(self, gate: H, gated: Gated) -> Worker<B, H> {
+        Worker {
+            backend: self.backend,
+            router: self.router,
+            config: Config {
+                gated,
+                ..self.config
+            },
+            gate: Arc::new(gate),
+        }
     }
 
     /// Names the worker, for logs and the queue's `worker` column (default:
@@ -325,7 +357,17 @@ impl<B: Backend> Worker<B> {
             backend,
             router,
             config,
+            gate,
         } = self;
+        let gating = !matches!(&config.gated, Gated::Jobs(names) if names.is_empty());
+        let skipped_names: Vec<String> = match &config.gated {
+            Gated::Jobs(names) => names.clone(),
+            Gated::All => Vec::new(),
+        };
+        let skipped: Vec<&str> = skipped_names.iter().map(String::as_str).collect();
+        // Whether this worker holds a pass, and has paused gated jobs.
+        let mut holding = false;
+        let mut gate_paused = false;
         let config = Arc::new(config);
         let tally = Arc::new(Tally::default());
         let running: Running<B::Key> = Arc::new(Mutex::new(HashMap::new()));
@@ -373,9 +415,55 @@ impl<B: Backend> Worker<B> {
             let batching = queue_busy
                 && free < batch
                 && free_since.is_some_and(|since| since.elapsed() < COALESCE);
+            // The gate: with a pass, gated jobs may be claimed, unless a
+            // close is pending; without one, take one if the gate is open.
+            let mut open = true;
+            if gating {
+                open = if holding {
+                    match gate.closing().await {
+                        Ok(closing) => !closing,
+                        Err(error) => {
+                            tracing::warn!(%error, "jobwire worker lost its gate pass; gated jobs wait until it has one again");
+                            holding = false;
+                            false
+                        }
+                    }
+                } else {
+                    match gate.enter().await {
+                        Ok(entered) => {
+                            holding = entered;
+                            entered
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "jobwire worker cannot read its gate; gated jobs wait");
+                            false
+                        }
+                    }
+                };
+                if !open {
+                    let gated_running = pause_gated(&running);
+                    if !gate_paused {
+                        gate_paused = true;
+                        tracing::info!(worker = %config.name, gated_running, "jobwire worker paused gated jobs: the deploy gate is closing or closed");
+                    }
+                    if holding && gated_running == 0 {
+                        if let Err(error) = gate.leave().await {
+                            tracing::warn!(%error, "jobwire worker could not give its gate pass back");
+                        }
+                        holding = false;
+                    }
+                } else if gate_paused {
+                    gate_paused = false;
+                    tracing::info!(worker = %config.name, "jobwire worker resumed gated jobs: the deploy gate is open");
+                }
+            }
+            let all_gated = !open && matches!(config.gated, Gated::All);
             let mut claimed = false;
-            if free > 0 && !paused && !batching {
-                let request = ClaimRequest::new(&queues, free, config.lease, &config.name);
+            if free > 0 && !paused && !batching && !all_gated {
+                let mut request = ClaimRequest::new(&queues, free, config.lease, &config.name);
+                if !open {
+                    request = request.skipping(&skipped);
+                }
                 free_since = None;
                 match backend.claim(&request).await {
                     Ok(claims) => {
@@ -388,8 +476,14 @@ impl<B: Backend> Worker<B> {
                         for claim in claims {
                             next_id += 1;
                             let cancel = Cancellation::new();
+                            let gated = gating
+                                && match &config.gated {
+                                    Gated::All => true,
+                                    Gated::Jobs(_) => Header::read(&claim.payload)
+                                        .is_ok_and(|header| config.gated.covers(header.job())),
+                                };
                             if let Ok(mut running) = running.lock() {
-                                running.insert(next_id, (claim.key.clone(), cancel.clone()));
+                                running.insert(next_id, (claim.key.clone(), cancel.clone(), gated));
                             }
                             jobs.spawn(perform(
                                 Arc::clone(&backend),
@@ -425,7 +519,12 @@ impl<B: Backend> Worker<B> {
                 () = backend.wait(config.poll), if free > 0 && !paused && !batching => {}
                 () = tokio::time::sleep(backoff), if paused => paused = false,
                 () = tokio::time::sleep(COALESCE), if batching => {}
+                // With a pass, or paused: look at the gate again soon.
+                () = tokio::time::sleep(GATE_EVERY), if gating && (holding || gate_paused) => {}
             }
+        }
+        if holding {
+            let _ = gate.leave().await;
         }
 
         // Shutdown: stop claiming, tell every running job, wait within the
@@ -433,7 +532,7 @@ impl<B: Backend> Worker<B> {
         let deadline = Instant::now() + config.shutdown_budget;
         tracing::info!(worker = %config.name, running = jobs.len(), budget = ?config.shutdown_budget, "jobwire worker shutting down");
         if let Ok(running) = running.lock() {
-            for (_, cancel) in running.values() {
+            for (_, cancel, _) in running.values() {
                 cancel.cancel_by(deadline);
             }
         }
@@ -448,7 +547,7 @@ impl<B: Backend> Worker<B> {
         while jobs.join_next().await.is_some() {}
         let abandoned: Vec<B::Key> = running
             .lock()
-            .map(|mut running| running.drain().map(|(_, (key, _))| key).collect())
+            .map(|mut running| running.drain().map(|(_, (key, _, _))| key).collect())
             .unwrap_or_default();
         for key in &abandoned {
             let data = backend.lend(key);
@@ -474,7 +573,7 @@ impl<B: Backend> Worker<B> {
     }
 }
 
-impl<B: Backend> fmt::Debug for Worker<B> {
+impl<B: Backend, G: Gate> fmt::Debug for Worker<B, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Worker")
             .field("config", &self.config)
@@ -482,11 +581,32 @@ impl<B: Backend> fmt::Debug for Worker<B> {
     }
 }
 
+/// How often a worker holding a gate pass (or paused by the gate) looks at
+/// the gate between claims.
+const GATE_EVERY: Duration = Duration::from_millis(250);
+
+/// Fires the cancellation of every gated job running (iterable jobs
+/// checkpoint and yield); returns how many there are.
+fn pause_gated<K>(running: &Running<K>) -> usize {
+    running
+        .lock()
+        .map(|running| {
+            running
+                .values()
+                .filter(|(_, _, gated)| *gated)
+                .map(|(_, cancel, _)| cancel.cancel())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// How long a freed slot waits for others while the queue is busy.
 const COALESCE: Duration = Duration::from_millis(2);
 
 /// The claims in flight: their key, and the signal that stops them.
-type Running<K> = Arc<Mutex<HashMap<u64, (K, Cancellation)>>>;
+/// Each entry: the claim's key, its cancellation, and whether the job is
+/// gated.
+type Running<K> = Arc<Mutex<HashMap<u64, (K, Cancellation, bool)>>>;
 
 /// Performs one claimed job and settles it.
 #[allow(clippy::too_many_arguments)]
@@ -660,7 +780,7 @@ async fn keep_leases<B: Backend>(
             .map(|running| {
                 running
                     .iter()
-                    .map(|(slot, (key, cancel))| (*slot, key.clone(), cancel.clone()))
+                    .map(|(slot, (key, cancel, _))| (*slot, key.clone(), cancel.clone()))
                     .collect()
             })
             .unwrap_or_default();

@@ -594,6 +594,8 @@ pub struct Settings {
     pub budget: Duration,
     pub window: Duration,
     pub defer: Duration,
+    /// `file:PATH` or `postgres:NAME`: the gate the worker consults.
+    pub gate: Option<String>,
 }
 
 impl Settings {
@@ -605,7 +607,13 @@ impl Settings {
             budget: Duration::from_secs(20),
             window: Duration::from_secs(3600),
             defer: Duration::from_millis(50),
+            gate: None,
         }
+    }
+
+    pub fn gate(mut self, gate: &str) -> Self {
+        self.gate = Some(gate.to_owned());
+        self
     }
 
     pub fn concurrency(mut self, jobs: usize) -> Self {
@@ -648,6 +656,10 @@ impl WorkerProcess {
             .env("JOBWIRE_TEST_BUDGET_MS", millis(settings.budget))
             .env("JOBWIRE_TEST_WINDOW_MS", millis(settings.window))
             .env("JOBWIRE_TEST_DEFER_MS", millis(settings.defer))
+            .env(
+                "JOBWIRE_TEST_GATE",
+                settings.gate.clone().unwrap_or_default(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -785,33 +797,16 @@ async fn work() -> Result<Report, Error> {
         queue: queue.clone(),
         worker: name.clone(),
     };
-    async fn go<B: Backend>(
-        backend: B,
-        router: Router<B::Data>,
-        name: String,
-        concurrency: usize,
-        lease: Duration,
-        budget: Duration,
-        deferral: DeferPolicy,
-    ) -> Report {
-        Worker::new(backend, router)
-            .name(name)
-            .concurrency(concurrency)
-            .lease(lease)
-            .shutdown_budget(budget)
-            .poll_interval(Duration::from_millis(50))
-            .deferral(deferral)
-            .retries(
-                RetryPolicy::default()
-                    .with_max_attempts(5)
-                    .with_delays(Duration::from_millis(200), Duration::from_secs(2)),
-            )
-            .run(jobwire::worker::shutdown_signal())
-            .await
-    }
     let deferral = DeferPolicy::default()
         .with_window(window)
         .with_delays(defer, defer);
+    let worker = Knobs {
+        name,
+        concurrency,
+        lease,
+        budget,
+        deferral,
+    };
     Ok(match queue {
         Queue::Sqlite(backend) => {
             let router = Router::builder()
@@ -819,7 +814,7 @@ async fn work() -> Result<Report, Error> {
                 .iterable::<Sweep>()
                 .state(ledger)
                 .build()?;
-            go(backend, router, name, concurrency, lease, budget, deferral).await
+            worker.go(backend, router).await?
         }
         #[cfg(feature = "postgres")]
         Queue::Postgres(backend) => {
@@ -831,9 +826,50 @@ async fn work() -> Result<Report, Error> {
                 .iterable::<TxSweep>()
                 .state(ledger)
                 .build()?;
-            go(backend, router, name, concurrency, lease, budget, deferral).await
+            worker.go(backend, router).await?
         }
     })
+}
+
+/// A worker process's settings, as read from its environment.
+struct Knobs {
+    name: String,
+    concurrency: usize,
+    lease: Duration,
+    budget: Duration,
+    deferral: DeferPolicy,
+}
+
+impl Knobs {
+    /// Runs the worker, behind the gate `JOBWIRE_TEST_GATE` names
+    /// (`file:PATH` or `postgres:NAME`), if any, gating every job.
+    async fn go<B: Backend>(self, backend: B, router: Router<B::Data>) -> Result<Report, Error> {
+        let worker = Worker::new(backend, router)
+            .name(self.name)
+            .concurrency(self.concurrency)
+            .lease(self.lease)
+            .shutdown_budget(self.budget)
+            .poll_interval(Duration::from_millis(50))
+            .deferral(self.deferral)
+            .retries(
+                RetryPolicy::default()
+                    .with_max_attempts(5)
+                    .with_delays(Duration::from_millis(200), Duration::from_secs(2)),
+            );
+        let stop = jobwire::worker::shutdown_signal();
+        let gate = std::env::var("JOBWIRE_TEST_GATE").unwrap_or_default();
+        if let Some(path) = gate.strip_prefix("file:") {
+            let gate = jobwire::gate::file::FileGate::new(path);
+            return Ok(worker.gate(gate, jobwire::gate::Gated::All).run(stop).await);
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(name) = gate.strip_prefix("postgres:") {
+            let url = std::env::var("JOBWIRE_TEST_PG_URL")?;
+            let gate = jobwire::gate::postgres::PgGate::connect(&url, name).await?;
+            return Ok(worker.gate(gate, jobwire::gate::Gated::All).run(stop).await);
+        }
+        Ok(worker.run(stop).await)
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 mod deploy_window;
 mod exclusive_claims;
 mod fencing;
+mod gate;
 mod harness;
 mod iteration;
 mod kill_nine;
@@ -55,5 +56,41 @@ fn main() -> std::process::ExitCode {
         ),
         #[cfg(feature = "postgres")]
         ("deploy_window::postgres", deploy_window::postgres),
+        (
+            "gate::close_waits_file",
+            gate::close_waits_for_jobs_in_flight_file,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "gate::close_waits_postgres",
+            gate::close_waits_for_jobs_in_flight_postgres,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "gate::killed_deployer_postgres",
+            gate::a_killed_deployer_opens_the_postgres_gate,
+        ),
+        (
+            "gate::expired_lease_file",
+            gate::an_expired_file_lease_cannot_open_the_next_holders_gate,
+        ),
+        (
+            "gate::race_file",
+            gate::two_deployers_race_and_one_wins_file,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "gate::race_postgres",
+            gate::two_deployers_race_and_one_wins_postgres,
+        ),
+        (
+            "gate::iterable_file",
+            gate::an_iterable_job_checkpoints_when_the_gate_closes_file,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "gate::iterable_postgres",
+            gate::an_iterable_job_checkpoints_when_the_gate_closes_postgres,
+        ),
     ])
 }

@@ -21,8 +21,7 @@
 //! ```
 
 use crate::backend::{
-    from_millis, millis, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
-    SettleError, Settlement,
+    Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey, SettleError, Settlement,
 };
 use crate::context::TaskId;
 use crate::wire::Header;
@@ -496,4 +495,15 @@ impl Backend for Sqlite {
     fn task_id(key: &RowKey) -> TaskId<'_> {
         TaskId::Int(key.id)
     }
+}
+
+/// Milliseconds since the Unix epoch, as this queue stores times.
+fn millis(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The time at `millis` since the Unix epoch.
+fn from_millis(millis: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
 }

@@ -4,6 +4,7 @@
 //! jobwire check MANIFESTS_DIR              the recorded release against the released ones
 //! jobwire check EARLIER.json... CURRENT.json
 //! jobwire release MANIFESTS_DIR LABEL      record current.json as the next released manifest
+//! jobwire gate ...                         the deploy gate (feature `worker`)
 //! ```
 //!
 //! Exit codes: 0 when the deploy is safe, 1 when a finding is breaking, 2
@@ -13,6 +14,18 @@ use jobwire::check::{check_window, record_release, released_manifests, Manifest,
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// A line on stderr. The reader may be gone (a deploy script's pipe that
+/// read the first line): that is no reason to fail, let alone panic.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+#[cfg(feature = "worker")]
+mod gate;
+
 const USAGE: &str = "usage:
   jobwire check MANIFESTS_DIR
       checks MANIFESTS_DIR/current.json (written by `jobwire::check::assert_safe_deploy`
@@ -21,6 +34,8 @@ const USAGE: &str = "usage:
       checks CURRENT.json against the earlier releases, oldest first
   jobwire release MANIFESTS_DIR LABEL
       records MANIFESTS_DIR/current.json as the next released manifest, NNNN-LABEL.json
+  jobwire gate --file PATH | --postgres URL [--name NAME] close|open|status
+      the deploy gate: `jobwire gate --help` (needs the feature `worker`)
 
 exit codes: 0 safe, 1 breaking, 2 misuse or unreadable manifest";
 
@@ -30,6 +45,7 @@ fn main() -> ExitCode {
     match refs.as_slice() {
         ["check", paths @ ..] if !paths.is_empty() => check(paths),
         ["release", dir, label] => release(dir, label),
+        ["gate", ..] => gate(&args[1..]),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -92,4 +108,15 @@ fn release(dir: &str, label: &str) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+#[cfg(feature = "worker")]
+fn gate(args: &[String]) -> ExitCode {
+    gate::main(args)
+}
+
+#[cfg(not(feature = "worker"))]
+fn gate(_: &[String]) -> ExitCode {
+    note!("jobwire gate: this build has no worker: install with `--features sqlite` or `--features postgres`");
+    ExitCode::from(2)
 }
