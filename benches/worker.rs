@@ -12,6 +12,9 @@
 //!   acknowledges it, through the same `Backend` (the same SQL), with the
 //!   same batch size. Rounds alternate the order; the table gives each
 //!   one's median jobs per second and the ratio, measured in this run.
+//! - **The gate's cost.** The worker with an open gate, every job gated,
+//!   against the worker with none, rounds alternating: a file gate, and on
+//!   PostgreSQL an advisory-lock gate too.
 //! - **Latency.** A producer enqueues at a steady rate while a worker runs;
 //!   the handler measures enqueue-to-perform from the envelope's
 //!   `meta.enqueued_at`. p50 and p99.
@@ -22,6 +25,8 @@
 
 use jobwire::backend::sqlite::Sqlite;
 use jobwire::backend::{Backend, ClaimRequest, Enqueue, Settlement};
+use jobwire::gate::file::FileGate;
+use jobwire::gate::{Gate, Gated, NoGate};
 use jobwire::worker::Worker;
 use jobwire::{Context, HandlerError, Job, NoPrevious, Producer, Router, WritePolicy};
 use semver::Version;
@@ -113,7 +118,13 @@ fn main() -> Result<(), Error> {
                 let queue = Sqlite::open(dir.join("queue.db")).await?;
                 let result = match only.as_deref() {
                     Some(which) => only_one(&queue, which, jobs, rounds, rate).await,
-                    None => suite("SQLite", queue, jobs, rounds, memory).await,
+                    None => {
+                        let gates = Gates {
+                            file: dir.join("bench.gate"),
+                            postgres: None,
+                        };
+                        suite("SQLite", queue, jobs, rounds, memory, gates).await
+                    }
                 };
                 std::fs::remove_dir_all(&dir)?;
                 result
@@ -143,7 +154,13 @@ async fn postgres(
     .await?;
     let result = match only {
         Some(which) => only_one(&queue, which, jobs, rounds, rate).await,
-        None => suite("PostgreSQL", queue, jobs, rounds, memory).await,
+        None => {
+            let gates = Gates {
+                file: std::env::temp_dir().join(format!("{schema}.gate")),
+                postgres: Some(url.to_owned()),
+            };
+            suite("PostgreSQL", queue, jobs, rounds, memory, gates).await
+        }
     };
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&admin)
@@ -171,6 +188,19 @@ async fn with_worker<B: Backend + Clone>(queue: &B, jobs: u64) -> Result<f64, Er
 where
     B::Data: Send,
 {
+    with_gated_worker(queue, jobs, NoGate).await
+}
+
+/// Drains the queue with the jobwire worker behind `gate` (open), every
+/// job gated; returns jobs per second.
+async fn with_gated_worker<B: Backend + Clone, G: Gate>(
+    queue: &B,
+    jobs: u64,
+    gate: G,
+) -> Result<f64, Error>
+where
+    B::Data: Send,
+{
     let counter = Arc::new(Counter::default());
     let router: Router<B::Data> = Router::builder()
         .lending::<B::Data>()
@@ -180,7 +210,8 @@ where
     let stop = jobwire::Cancellation::new();
     let worker = Worker::new(queue.clone(), router)
         .concurrency(CONCURRENCY)
-        .poll_interval(Duration::from_millis(5));
+        .poll_interval(Duration::from_millis(5))
+        .gate(gate, Gated::All);
     let started = Instant::now();
     let run = tokio::spawn(worker.run(stop.clone().cancelled_owned()));
     while counter.done.load(Ordering::Relaxed) < jobs {
@@ -310,12 +341,65 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The gates the suite measures, opened and built fresh for each round.
+#[derive(Clone, Copy, PartialEq)]
+enum GateKind {
+    None,
+    File,
+    Postgres,
+}
+
+async fn gated_round<B: Backend + Clone>(
+    queue: &B,
+    jobs: u64,
+    kind: GateKind,
+    gates: &Gates,
+) -> Result<f64, Error>
+where
+    B::Data: Send,
+{
+    match kind {
+        GateKind::None => with_worker(queue, jobs).await,
+        GateKind::File => with_gated_worker(queue, jobs, FileGate::new(&gates.file)).await,
+        GateKind::Postgres => postgres_gated_round(queue, jobs, gates).await,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_gated_round<B: Backend + Clone>(
+    queue: &B,
+    jobs: u64,
+    gates: &Gates,
+) -> Result<f64, Error>
+where
+    B::Data: Send,
+{
+    let url = gates.postgres.as_deref().ok_or("no PostgreSQL URL")?;
+    let gate = jobwire::gate::postgres::PgGate::connect(url, "bench").await?;
+    with_gated_worker(queue, jobs, gate).await
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_gated_round<B: Backend + Clone>(_: &B, _: u64, _: &Gates) -> Result<f64, Error>
+where
+    B::Data: Send,
+{
+    Err("run with --features postgres".into())
+}
+
+/// Where the suite's gates live.
+struct Gates {
+    file: std::path::PathBuf,
+    postgres: Option<String>,
+}
+
 async fn suite<B: Backend + Clone>(
     label: &str,
     queue: B,
     jobs: u64,
     rounds: u64,
     memory: u64,
+    gates: Gates,
 ) -> Result<(), Error>
 where
     B::Data: Send,
@@ -336,6 +420,22 @@ where
         }
     }
     let (worker_rate, bare_rate) = (median(worker_rates), median(bare_rates));
+
+    // The gate's cost: the worker with an open gate against the worker
+    // without one, alternating, in the same run.
+    let mut kinds = vec![GateKind::None, GateKind::File];
+    if gates.postgres.is_some() {
+        kinds.push(GateKind::Postgres);
+    }
+    let mut gate_rates = vec![Vec::new(); kinds.len()];
+    for round in 0..rounds {
+        for step in 0..kinds.len() {
+            let at = (step + round as usize) % kinds.len();
+            fill(&queue, 0, jobs).await?;
+            gate_rates[at].push(gated_round(&queue, jobs, kinds[at], &gates).await?);
+        }
+    }
+    let gate_rates: Vec<f64> = gate_rates.into_iter().map(median).collect();
     println!("\n{label}: {jobs} jobs a round, {rounds} rounds, concurrency {CONCURRENCY}");
     println!("| loop | jobs/s (median) | ratio |");
     println!("| --- | --- | --- |");
@@ -344,6 +444,17 @@ where
         "| jobwire worker | {worker_rate:.0} | {:.2} |",
         worker_rate / bare_rate
     );
+    println!("\nthe gate's cost, every job gated, the gate open:");
+    println!("| worker | jobs/s (median) | ratio |");
+    println!("| --- | --- | --- |");
+    for (kind, rate) in kinds.iter().zip(&gate_rates) {
+        let name = match kind {
+            GateKind::None => "no gate",
+            GateKind::File => "file gate",
+            GateKind::Postgres => "PostgreSQL gate",
+        };
+        println!("| {name} | {rate:.0} | {:.2} |", rate / gate_rates[0]);
+    }
 
     // Latency at a steady rate (half the bare throughput, at most 2,000/s).
     let rate = (bare_rate / 2.0).clamp(50.0, 2_000.0);

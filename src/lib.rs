@@ -133,6 +133,7 @@ pub mod context {
     pub use crate::job::context::{Cancellation, Context, Delivery, TaskId};
 }
 mod dispatch;
+pub mod drain;
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub mod gate;
@@ -147,17 +148,19 @@ pub mod wire;
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub mod worker;
 
+pub use crate::dispatch::counts::DispatchCount;
 pub use crate::dispatch::outcome::{
     Action, DeferReason, Deferred, Discarded, Failed, Interrupted, Outcome, Performed, Rejected,
     Snoozed,
 };
-pub use crate::dispatch::registry::{Problem, RegistryError, RouterBuilder, Tombstone};
+pub use crate::dispatch::registry::{Problem, RegistryError, RouterBuilder};
 pub use crate::dispatch::router::Router;
+pub use crate::dispatch::tombstone::Tombstone;
 pub use crate::job::added::Added;
 pub use crate::job::context::{Cancellation, Context, Delivery};
 pub use crate::job::error::{DowncastError, HandlerError, Step, UpcastError};
-pub use crate::job::history::{BreakingChange, Downcast, History, Json, NoPrevious, Upcast};
-pub use crate::job::json::{JsonArgs, JsonHistory, JsonUpcast};
+pub use crate::job::history::{BreakingChange, Downcast, History, NoPrevious, Upcast};
+pub use crate::job::json::{Json, JsonArgs, JsonHistory, JsonUpcast};
 pub use crate::job::{Active, Deprecated, Job, Lifecycle};
 pub use crate::produce::{new_id, Producer, SealError, WritePolicy};
 pub use crate::wire::RejectError;

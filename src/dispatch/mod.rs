@@ -10,8 +10,11 @@
 //! - the [`Outcome`](crate::Outcome) and its [`Action`](crate::Action)
 //!   (`outcome`).
 
+pub(crate) mod counts;
 pub(crate) mod entry;
 pub(crate) mod outcome;
 pub(crate) mod registry;
 pub(crate) mod router;
 pub(crate) mod run;
+pub(crate) mod states;
+pub(crate) mod tombstone;

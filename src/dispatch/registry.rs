@@ -2,19 +2,21 @@
 //! time through `inventory` or chosen explicitly with the builder, and checked
 //! as a whole before any payload is dispatched.
 
+use crate::dispatch::counts::Counts;
 use crate::dispatch::entry::{Entry, NameHash, Need, Slot};
 use crate::dispatch::router::Router;
 use crate::dispatch::run::JobRun;
+use crate::dispatch::states::States;
+use crate::dispatch::tombstone::Tombstone;
 use crate::iteration::Iterate;
 use crate::job::history::History;
 use crate::wire::{check_name, Limits, Line};
 use crate::{Active, Deprecated, Job, Lifecycle};
 use semver::Version;
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 /// A job's registration, made by [`register!`](crate::register).
 #[doc(hidden)]
@@ -127,79 +129,26 @@ macro_rules! retire {
     };
 }
 
-/// The marker of a retired job: its name and aliases, reserved for ever.
-///
-/// ```
-/// use jobwire::Tombstone;
-/// const FAX: Tombstone = Tombstone::new("user.send_welcome_fax").with_aliases(&["fax.welcome"]);
-/// assert_eq!(FAX.name(), "user.send_welcome_fax");
-/// assert_eq!(FAX.aliases(), &["fax.welcome"]);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tombstone {
-    name: &'static str,
-    aliases: &'static [&'static str],
-}
-
-impl Tombstone {
-    /// A tombstone for `name`.
+impl Router<()> {
+    /// A builder, for choosing the jobs explicitly.
     ///
     /// ```
-    /// let _ = jobwire::Tombstone::new("old.job");
+    /// let builder = jobwire::Router::builder();
     /// ```
-    pub const fn new(name: &'static str) -> Self {
-        Tombstone { name, aliases: &[] }
+    pub fn builder() -> RouterBuilder {
+        RouterBuilder::new()
     }
 
-    /// The names the job was known by before.
+    /// A router of every job and tombstone registered in the binary with
+    /// [`register!`](crate::register) and [`retire!`](crate::retire).
     ///
     /// ```
-    /// let t = jobwire::Tombstone::new("b").with_aliases(&["a"]);
-    /// assert_eq!(t.aliases(), &["a"]);
+    /// jobwire::retire!("doc.from_registry");
+    /// let router = jobwire::Router::from_registry()?;
+    /// # Ok::<(), jobwire::RegistryError>(())
     /// ```
-    pub const fn with_aliases(mut self, aliases: &'static [&'static str]) -> Self {
-        self.aliases = aliases;
-        self
-    }
-
-    /// The retired name.
-    ///
-    /// ```
-    /// assert_eq!(jobwire::Tombstone::new("b").name(), "b");
-    /// ```
-    pub const fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The retired aliases.
-    ///
-    /// ```
-    /// assert!(jobwire::Tombstone::new("b").aliases().is_empty());
-    /// ```
-    pub const fn aliases(&self) -> &'static [&'static str] {
-        self.aliases
-    }
-}
-
-/// Application state, one value per type.
-#[derive(Default, Clone)]
-pub(crate) struct States {
-    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
-}
-
-impl States {
-    fn insert<T: Any + Send + Sync>(&mut self, value: T) {
-        self.values.insert(TypeId::of::<T>(), Arc::new(value));
-    }
-
-    pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.values
-            .get(&TypeId::of::<T>())
-            .and_then(|value| value.downcast_ref::<T>())
-    }
-
-    fn value(&self, need: &Need) -> Option<Arc<dyn Any + Send + Sync>> {
-        self.values.get(&need.id).cloned()
+    pub fn from_registry() -> Result<Router, RegistryError> {
+        RouterBuilder::new().registered().build()
     }
 }
 
@@ -233,6 +182,7 @@ pub struct RouterBuilder<D = ()> {
     states: States,
     limits: Limits,
     catch_panics: bool,
+    count_outcomes: bool,
     data: PhantomData<fn(&mut D)>,
 }
 
@@ -259,6 +209,7 @@ impl RouterBuilder<()> {
             states: States::default(),
             limits: Limits::default(),
             catch_panics: true,
+            count_outcomes: false,
             data: PhantomData,
         }
     }
@@ -279,6 +230,7 @@ impl<D: Send + 'static> RouterBuilder<D> {
             states: self.states,
             limits: self.limits,
             catch_panics: self.catch_panics,
+            count_outcomes: self.count_outcomes,
             data: PhantomData,
         }
     }
@@ -442,6 +394,23 @@ impl<D: Send + 'static> RouterBuilder<D> {
         self
     }
 
+    /// Counts every dispatch per (job name, wire version, outcome), for
+    /// [`Router::counts`]: one short lock a dispatch, so it is off unless
+    /// asked for. The `jobwire.dispatch` span carries the same fields
+    /// (`job.name`, `job.wire_version`, `job.outcome`) for exporters that
+    /// count from `tracing`.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// let router = Router::builder().retired(Tombstone::new("x")).count_outcomes().build()?;
+    /// assert!(router.counts().is_empty());
+    /// # Ok::<(), RegistryError>(())
+    /// ```
+    pub fn count_outcomes(mut self) -> Self {
+        self.count_outcomes = true;
+        self
+    }
+
     /// Checks the set of jobs as a whole and builds the router. Every problem
     /// found is reported together: names, chains, and the state and data
     /// each job declared.
@@ -493,6 +462,7 @@ impl<D: Send + 'static> RouterBuilder<D> {
             self.states,
             self.limits,
             self.catch_panics,
+            self.count_outcomes.then(Counts::default),
         ))
     }
 }

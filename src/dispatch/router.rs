@@ -1,8 +1,10 @@
 //! The dual-dispatch router: bytes in, exactly one outcome out.
 
+use crate::dispatch::counts::{Counts, DispatchCount};
 use crate::dispatch::entry::{Dispatch, Entry, Lent, NameHash, Route, Slot};
 use crate::dispatch::outcome::{DeferReason, Deferred, Discarded, Outcome, Rejected};
-use crate::dispatch::registry::{RegistryError, RouterBuilder, States, Tombstone};
+use crate::dispatch::states::States;
+use crate::dispatch::tombstone::Tombstone;
 use crate::job::context::Delivery;
 use crate::wire::scan::{Head, Key, Scan};
 use crate::wire::{
@@ -64,6 +66,8 @@ pub struct Router<D = ()> {
     states: States,
     limits: Limits,
     catch_panics: bool,
+    /// Present when the builder asked for [`count_outcomes`](crate::RouterBuilder::count_outcomes).
+    counts: Option<Counts>,
     data: PhantomData<fn(&mut D)>,
 }
 
@@ -81,29 +85,6 @@ enum Resolved<'r, 'a> {
     Reject(RejectError),
 }
 
-impl Router<()> {
-    /// A builder, for choosing the jobs explicitly.
-    ///
-    /// ```
-    /// let builder = jobwire::Router::builder();
-    /// ```
-    pub fn builder() -> RouterBuilder {
-        RouterBuilder::new()
-    }
-
-    /// A router of every job and tombstone registered in the binary with
-    /// [`register!`](crate::register) and [`retire!`](crate::retire).
-    ///
-    /// ```
-    /// jobwire::retire!("doc.from_registry");
-    /// let router = jobwire::Router::from_registry()?;
-    /// # Ok::<(), jobwire::RegistryError>(())
-    /// ```
-    pub fn from_registry() -> Result<Router, RegistryError> {
-        RouterBuilder::new().registered().build()
-    }
-}
-
 impl<D: Send + 'static> Router<D> {
     pub(crate) fn new(
         entries: Vec<Entry>,
@@ -112,6 +93,7 @@ impl<D: Send + 'static> Router<D> {
         states: States,
         limits: Limits,
         catch_panics: bool,
+        counts: Option<Counts>,
     ) -> Router<D> {
         Router {
             entries,
@@ -120,7 +102,35 @@ impl<D: Send + 'static> Router<D> {
             states,
             limits,
             catch_panics,
+            counts,
             data: PhantomData,
+        }
+    }
+
+    /// What this router has dispatched, per (job name, wire version,
+    /// outcome), sorted; empty unless the router was built with
+    /// [`count_outcomes`](crate::RouterBuilder::count_outcomes). For a metrics
+    /// exporter, and for drain: once no payload of a version line arrives,
+    /// its upcaster can go (`jobwire drain` asks the queue too).
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// let router = Router::builder().retired(Tombstone::new("x")).count_outcomes().build()?;
+    /// router.dispatch_blocking(b"not json", &mut Delivery::new());
+    /// assert_eq!(router.counts()[0].outcome, "rejected");
+    /// # Ok::<(), RegistryError>(())
+    /// ```
+    pub fn counts(&self) -> Vec<DispatchCount> {
+        self.counts
+            .as_ref()
+            .map(Counts::snapshot)
+            .unwrap_or_default()
+    }
+
+    #[inline]
+    fn count(&self, outcome: &Outcome<'_>) {
+        if let Some(counts) = &self.counts {
+            counts.outcome(outcome);
         }
     }
 
@@ -210,12 +220,14 @@ impl<D: Send + 'static> Router<D> {
                     let _entered = span.enter();
                     span.record("job.outcome", outcome.label());
                     report(&outcome);
+                    self.count(&outcome);
                     outcome
                 }
                 Err(outcome) => {
                     let span = settled(&outcome);
                     let _entered = span.enter();
                     report(&outcome);
+                    self.count(&outcome);
                     outcome
                 }
             }
@@ -259,12 +271,14 @@ impl<D: Send + 'static> Router<D> {
                 let outcome = entry.run.blocking(lent, route, dispatch);
                 span.record("job.outcome", outcome.label());
                 report(&outcome);
+                self.count(&outcome);
                 outcome
             },
             |outcome| {
                 let span = settled(&outcome);
                 let _entered = span.enter();
                 report(&outcome);
+                self.count(&outcome);
                 outcome
             },
         )

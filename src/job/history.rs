@@ -7,7 +7,6 @@
 //! the old type, and each step is a plain Rust conversion.
 
 use crate::job::error::{guarded, Step};
-use crate::job::json::{JsonHistory, JsonUpcast};
 use crate::wire::{decode_prefix, Line};
 use crate::{DowncastError, UpcastError};
 use semver::Version;
@@ -206,31 +205,16 @@ pub enum ChainError {
     },
 }
 
-mod sealed {
+pub(crate) mod sealed {
+    /// Only jobwire's chain links are histories.
     pub trait Sealed {}
     impl Sealed for super::NoPrevious {}
     impl<P: super::Upcast> Sealed for P {}
-    impl<M> Sealed for super::Json<M> {}
     impl<P> Sealed for super::BreakingChange<P> {}
 }
 
-/// Marks a [`JsonUpcast`] type as a link of a typed chain: `Previous =
-/// Json<Marker>`. See [`JsonUpcast`].
-///
-/// ```
-/// # use jobwire::{Json, JsonArgs, JsonUpcast, NoPrevious, UpcastError};
-/// # enum V0 {}
-/// # impl JsonUpcast for V0 {
-/// #     const VERSION: semver::Version = semver::Version::new(0, 1, 0);
-/// #     type Previous = NoPrevious;
-/// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
-/// # }
-/// type Previous = Json<V0>;
-/// ```
-pub struct Json<M>(PhantomData<M>, Never);
-
 /// The lines before `Target`: implemented by [`NoPrevious`], by every
-/// [`Upcast`] type whose `Next` is `Target`, by [`Json<M>`] and by
+/// [`Upcast`] type whose `Next` is `Target`, by [`Json<M>`](crate::Json) and by
 /// [`BreakingChange<P>`]. It is sealed: its methods are jobwire's own.
 ///
 /// ```
@@ -363,40 +347,6 @@ impl<P: Upcast> History<P::Next> for P {
             json: false,
         });
         P::Previous::links(out);
-    }
-}
-
-impl<M: JsonUpcast, T: DeserializeOwned> History<T> for Json<M> {
-    fn decode(
-        line: Line,
-        text: &str,
-        target: &Version,
-        catch: bool,
-    ) -> Option<Result<(T, usize), ChainError>> {
-        let decoded = <Json<M> as JsonHistory>::decode_json(line, text, target, catch)?;
-        Some(
-            decoded.and_then(|(args, used)| match T::deserialize(&args) {
-                Ok(next) => Ok((next, used)),
-                // The error is about the upcast arguments, not the payload's
-                // text: it points at `args`.
-                Err(error) => {
-                    let mut message = error.to_string();
-                    if let Some(cut) = message.rfind(" at line ") {
-                        message.truncate(cut);
-                    }
-                    Err(ChainError::Json {
-                        message: format!("after the upcast to {target}: {message}"),
-                        at: 0,
-                        syntax: false,
-                    })
-                }
-            }),
-        )
-    }
-
-    #[allow(private_interfaces)]
-    fn links(out: &mut Vec<LinkInfo>) {
-        <Json<M> as JsonHistory>::json_links(out);
     }
 }
 

@@ -1,7 +1,7 @@
 //! JSON-level upcasts, for lines whose Rust type has been deleted.
 
 use crate::job::error::{guarded, Step};
-use crate::job::history::{ChainError, Json, LinkInfo, NoPrevious};
+use crate::job::history::{ChainError, History, LinkInfo, Never, NoPrevious};
 use crate::wire::scan::Scan;
 use crate::wire::{skip_value, Line};
 use crate::UpcastError;
@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 /// A previous line whose Rust type has been deleted: the upcaster edits the
 /// arguments as JSON. Use it as `Previous = Json<Marker>`, where `Marker`
@@ -510,5 +511,56 @@ impl<M: JsonUpcast> JsonHistory for Json<M> {
             json: true,
         });
         M::Previous::json_links(out);
+    }
+}
+
+/// Marks a [`JsonUpcast`] type as a link of a typed chain: `Previous =
+/// Json<Marker>`. See [`JsonUpcast`].
+///
+/// ```
+/// # use jobwire::{Json, JsonArgs, JsonUpcast, NoPrevious, UpcastError};
+/// # enum V0 {}
+/// # impl JsonUpcast for V0 {
+/// #     const VERSION: semver::Version = semver::Version::new(0, 1, 0);
+/// #     type Previous = NoPrevious;
+/// #     fn upcast(_: &mut JsonArgs<'_>) -> Result<(), UpcastError> { Ok(()) }
+/// # }
+/// type Previous = Json<V0>;
+/// ```
+pub struct Json<M>(PhantomData<M>, Never);
+
+impl<M> crate::job::history::sealed::Sealed for Json<M> {}
+
+impl<M: JsonUpcast, T: DeserializeOwned> History<T> for Json<M> {
+    fn decode(
+        line: Line,
+        text: &str,
+        target: &Version,
+        catch: bool,
+    ) -> Option<Result<(T, usize), ChainError>> {
+        let decoded = <Json<M> as JsonHistory>::decode_json(line, text, target, catch)?;
+        Some(
+            decoded.and_then(|(args, used)| match T::deserialize(&args) {
+                Ok(next) => Ok((next, used)),
+                // The error is about the upcast arguments, not the payload's
+                // text: it points at `args`.
+                Err(error) => {
+                    let mut message = error.to_string();
+                    if let Some(cut) = message.rfind(" at line ") {
+                        message.truncate(cut);
+                    }
+                    Err(ChainError::Json {
+                        message: format!("after the upcast to {target}: {message}"),
+                        at: 0,
+                        syntax: false,
+                    })
+                }
+            }),
+        )
+    }
+
+    #[allow(private_interfaces)]
+    fn links(out: &mut Vec<LinkInfo>) {
+        <Json<M> as JsonHistory>::json_links(out);
     }
 }

@@ -24,6 +24,7 @@ use crate::backend::{
     Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey, SettleError, Settlement,
 };
 use crate::context::TaskId;
+use crate::drain::{Place, Waiting};
 use crate::wire::Header;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -167,6 +168,54 @@ impl Sqlite {
                     reason: row.try_get("reason")?,
                     attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
                 })
+            })
+            .collect()
+    }
+
+    /// What waits in this queue, per (job name, version) and per place,
+    /// dead letters included, with counts and the oldest enqueue time: the
+    /// queue's half of [drain](crate::drain).
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::sqlite::Sqlite) -> Result<(), sqlx::Error> {
+    /// for w in queue.waiting().await? {
+    ///     println!("{:?} {:?} {}: {}", w.job, w.version, w.place, w.count);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn waiting(&self) -> Result<Vec<Waiting>, sqlx::Error> {
+        let now = millis(SystemTime::now());
+        let rows = sqlx::query(
+            "SELECT job, version, state, wait, run_at > ?1 AS later, COUNT(*) AS n, MIN(enqueued_at) AS oldest
+             FROM jobwire_jobs GROUP BY 1, 2, 3, 4, 5
+             UNION ALL
+             SELECT job, version, 'dead', 'dead', 0, COUNT(*), MIN(enqueued_at)
+             FROM jobwire_dead GROUP BY 1, 2
+             ORDER BY 1, 2",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get("state")?;
+                let place = if state == "dead" {
+                    Place::DeadLettered
+                } else {
+                    Place::of_row(
+                        &state,
+                        &row.try_get::<String, _>("wait")?,
+                        row.try_get("later")?,
+                    )
+                };
+                Ok(Waiting::from_row(
+                    row.try_get("job")?,
+                    row.try_get::<Option<String>, _>("version")?.as_deref(),
+                    place,
+                    u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
+                    row.try_get::<Option<i64>, _>("oldest")?.map(from_millis),
+                ))
             })
             .collect()
     }

@@ -181,6 +181,7 @@ fn run_wrapped(args: &Args) -> ExitCode {
     }
 }
 
+#[cfg(feature = "postgres")]
 fn runtime() -> Result<tokio::runtime::Runtime, GateError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -5,6 +5,7 @@
 //! jobwire check EARLIER.json... CURRENT.json
 //! jobwire release MANIFESTS_DIR LABEL      record current.json as the next released manifest
 //! jobwire gate ...                         the deploy gate (feature `worker`)
+//! jobwire drain ...                        what waits, and whether old code can go
 //! ```
 //!
 //! Exit codes: 0 when the deploy is safe, 1 when a finding is breaking, 2
@@ -24,6 +25,8 @@ macro_rules! note {
 }
 
 #[cfg(feature = "worker")]
+mod drain;
+#[cfg(feature = "worker")]
 mod gate;
 
 const USAGE: &str = "usage:
@@ -36,6 +39,8 @@ const USAGE: &str = "usage:
       records MANIFESTS_DIR/current.json as the next released manifest, NNNN-LABEL.json
   jobwire gate --file PATH | --postgres URL [--name NAME] close|open|status
       the deploy gate: `jobwire gate --help` (needs the feature `worker`)
+  jobwire drain --sqlite PATH | --postgres URL [--manifests DIR] [upcaster JOB LINE | alias NAME | retire JOB]
+      what waits per job and version; whether a piece of old code can go: `jobwire drain --help`
 
 exit codes: 0 safe, 1 breaking, 2 misuse or unreadable manifest";
 
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         ["check", paths @ ..] if !paths.is_empty() => check(paths),
         ["release", dir, label] => release(dir, label),
         ["gate", ..] => gate(&args[1..]),
+        ["drain", ..] => drain(&args[1..]),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -113,6 +119,17 @@ fn release(dir: &str, label: &str) -> ExitCode {
 #[cfg(feature = "worker")]
 fn gate(args: &[String]) -> ExitCode {
     gate::main(args)
+}
+
+#[cfg(feature = "worker")]
+fn drain(args: &[String]) -> ExitCode {
+    drain::main(args)
+}
+
+#[cfg(not(feature = "worker"))]
+fn drain(_: &[String]) -> ExitCode {
+    note!("jobwire drain: this build has no queue: install with `--features sqlite` or `--features postgres`");
+    ExitCode::from(2)
 }
 
 #[cfg(not(feature = "worker"))]
