@@ -111,7 +111,9 @@ struct Config {
 }
 
 impl<B: Backend> Worker<B> {
-    /// A worker for `router`'s jobs on `backend`.
+    /// A worker for `router`'s jobs on `backend`. The router may be shared
+    /// (`Arc<Router>`), with other workers or with code that reads its state
+    /// and [counts](Router::counts) while it runs.
     ///
     /// ```no_run
     /// # #[cfg(feature = "sqlite")]
@@ -121,10 +123,10 @@ impl<B: Backend> Worker<B> {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn new(backend: B, router: Router<B::Data>) -> Self {
+    pub fn new(backend: B, router: impl Into<Arc<Router<B::Data>>>) -> Self {
         Worker {
             backend: Arc::new(backend),
-            router: Arc::new(router),
+            router: router.into(),
             config: Config {
                 name: format!("{}-{}", hostname(), std::process::id()),
                 queues: vec![DEFAULT_QUEUE.to_owned()],

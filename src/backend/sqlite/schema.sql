@@ -1,6 +1,8 @@
 -- jobwire's SQLite queue, version 1. Times are milliseconds since the Unix
 -- epoch. Applied by `Sqlite::open` (or `Sqlite::migrate`); print it with
--- `Sqlite::SCHEMA` to apply it yourself.
+-- `Sqlite::SCHEMA` to apply it yourself. The defaults use `julianday`, not
+-- `unixepoch('subsec')`, so that producers linked to an SQLite older than
+-- 3.42 (Python's and Ruby's on Debian 12) can insert rows too.
 
 CREATE TABLE IF NOT EXISTS jobwire_jobs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -16,9 +18,9 @@ CREATE TABLE IF NOT EXISTS jobwire_jobs (
     wait        TEXT    NOT NULL DEFAULT 'new',
     -- When the row may next be claimed: for a ready job, when it becomes
     -- runnable; for a running one, when its lease runs out.
-    run_at      INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
-    first_seen  INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
-    enqueued_at INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+    run_at      INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+    first_seen  INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+    enqueued_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
     attempt     INTEGER NOT NULL DEFAULT 0,
     defers      INTEGER NOT NULL DEFAULT 0,
     -- Bumped by every claim: the fence of every change after claiming.
