@@ -161,18 +161,17 @@ async fn every_place_a_payload_waits_is_counted_on_postgres_too() {
 }
 
 fn every_place_is_counted(waiting: &[Waiting]) {
-    let waiting = waiting;
-    assert_eq!(count(&waiting, "user.confirmation", 1, Place::Ready), 2);
-    assert_eq!(count(&waiting, "user.confirmation", 2, Place::Ready), 1);
-    assert_eq!(count(&waiting, "user.confirmation", 1, Place::Retrying), 1);
-    assert_eq!(count(&waiting, "report.generate", 1, Place::Scheduled), 1);
+    assert_eq!(count(waiting, "user.confirmation", 1, Place::Ready), 2);
+    assert_eq!(count(waiting, "user.confirmation", 2, Place::Ready), 1);
+    assert_eq!(count(waiting, "user.confirmation", 1, Place::Retrying), 1);
+    assert_eq!(count(waiting, "report.generate", 1, Place::Scheduled), 1);
     assert_eq!(
-        count(&waiting, "accounts.backfill", 1, Place::Interrupted),
+        count(waiting, "accounts.backfill", 1, Place::Interrupted),
         1
     );
-    assert_eq!(count(&waiting, "billing.settle", 3, Place::Deferred), 1);
+    assert_eq!(count(waiting, "billing.settle", 3, Place::Deferred), 1);
     assert_eq!(
-        count(&waiting, "user.welcome_fax", 1, Place::DeadLettered),
+        count(waiting, "user.welcome_fax", 1, Place::DeadLettered),
         1
     );
     assert!(waiting.iter().all(|w| w.oldest_enqueued_at.is_some()));

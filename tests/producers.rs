@@ -16,7 +16,7 @@ use jobwire::backend::sqlite::Sqlite;
 use jobwire::backend::Backend;
 use jobwire::worker::Worker;
 use jobwire::Router;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -133,7 +133,7 @@ impl Producer {
         );
     }
 
-    async fn into_sqlite(&self) {
+    async fn writes_into_sqlite(&self) {
         let dir = std::env::temp_dir().join(format!(
             "jobwire-producers-{}-{}",
             self.interpreter,
@@ -151,7 +151,7 @@ impl Producer {
     }
 
     #[cfg(feature = "postgres")]
-    async fn into_postgres(&self) {
+    async fn writes_into_postgres(&self) {
         let url = std::env::var("JOBWIRE_POSTGRES_URL").unwrap_or_else(|_| {
             panic!("the PostgreSQL tests need JOBWIRE_POSTGRES_URL, for example postgres://postgres@127.0.0.1:5432/test")
         });
@@ -193,23 +193,23 @@ impl Producer {
 }
 
 #[tokio::test]
-async fn python_writes_into_sqlite() {
-    PYTHON.into_sqlite().await;
+async fn python_writes_writes_into_sqlite() {
+    PYTHON.writes_into_sqlite().await;
 }
 
 #[tokio::test]
-async fn ruby_writes_into_sqlite() {
-    RUBY.into_sqlite().await;
-}
-
-#[cfg(feature = "postgres")]
-#[tokio::test]
-async fn python_writes_into_postgres() {
-    PYTHON.into_postgres().await;
+async fn ruby_writes_writes_into_sqlite() {
+    RUBY.writes_into_sqlite().await;
 }
 
 #[cfg(feature = "postgres")]
 #[tokio::test]
-async fn ruby_writes_into_postgres() {
-    RUBY.into_postgres().await;
+async fn python_writes_writes_into_postgres() {
+    PYTHON.writes_into_postgres().await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn ruby_writes_writes_into_postgres() {
+    RUBY.writes_into_postgres().await;
 }

@@ -24,6 +24,7 @@ pub struct Books {
     pub confirmations: AtomicU64,
     pub dated_confirmations: AtomicU64,
     pub charged_cents: AtomicU64,
+    pub charges: AtomicU64,
     pub reports: AtomicU64,
     pub faxes: AtomicU64,
     pub exports: AtomicU64,
@@ -114,6 +115,7 @@ pub mod release_n {
         type Data = ();
         async fn perform(self, ctx: &mut Context<'_, Books>) -> Result<(), HandlerError> {
             ctx.state().charged_cents.fetch_add(self.cents, Relaxed);
+            ctx.state().charges.fetch_add(1, Relaxed);
             super::note(ctx, self.cents).await
         }
     }
@@ -270,6 +272,7 @@ pub mod release_n1 {
             books
                 .charged_cents
                 .fetch_add(self.amount.minor_units, Relaxed);
+            books.charges.fetch_add(1, Relaxed);
             super::note(ctx, self.amount.minor_units).await
         }
     }

@@ -50,11 +50,14 @@ pub struct DispatchCount {
     pub count: u64,
 }
 
+/// One wire version's counters, one per outcome in [`LABELS`]' order.
+type Line = (Option<Version>, [u64; 7]);
+
 /// The counters of one router. One short lock a dispatch: nothing is
 /// allocated once a (name, version) pair has been seen.
 #[derive(Default)]
 pub(crate) struct Counts {
-    by_job: Mutex<HashMap<Box<str>, Vec<(Option<Version>, [u64; 7])>>>,
+    by_job: Mutex<HashMap<Box<str>, Vec<Line>>>,
 }
 
 impl Counts {
