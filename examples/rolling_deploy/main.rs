@@ -208,7 +208,13 @@ async fn replace(
 
 /// Enqueues faxes of `user.welcome_fax`, deprecated in N and retired in
 /// N+1: left over from before N, so no producer of N or N+1 can write them.
-async fn faxes(queue: &Queue, ids: std::ops::Range<u64>, phase: usize) -> Result<(), Error> {
+/// Runnable now, or scheduled `after` a delay.
+async fn faxes(
+    queue: &Queue,
+    ids: std::ops::Range<u64>,
+    phase: usize,
+    after: Option<Duration>,
+) -> Result<(), Error> {
     for user_id in ids {
         let id = format!("fax-{user_id}");
         queue
@@ -217,7 +223,7 @@ async fn faxes(queue: &Queue, ids: std::ops::Range<u64>, phase: usize) -> Result
         let payload = format!(
             r#"{{"job":"user.welcome_fax","version":"1.0.0","args":{{"user_id":{user_id}}},"meta":{{"id":"{id}"}}}}"#
         );
-        queue.enqueue(payload.as_bytes()).await?;
+        queue.enqueue(payload.as_bytes(), after).await?;
     }
     Ok(())
 }
@@ -241,7 +247,7 @@ async fn deploy(target: &Target, jobs: u64) -> Result<bool, Error> {
     let mut restarts = Vec::new();
 
     // 1. All on N, with faxes left over from before N.
-    faxes(&queue, 0..30, 1).await?;
+    faxes(&queue, 0..30, 1, None).await?;
     let mut workers = vec![worker("n-1", "n", target)?, worker("n-2", "n", target)?];
     producer("producer-n", "n", "previous", 1, jobs, 4, target)?
         .finish(limit)
@@ -272,7 +278,9 @@ async fn deploy(target: &Target, jobs: u64) -> Result<bool, Error> {
     }
 
     // 3. All on N+1: scheduled faxes fall due, and are discarded on purpose.
-    faxes(&queue, 30..50, 3).await?;
+    // Drain sees them waiting: retiring the fax job is not safe yet.
+    faxes(&queue, 30..50, 3, Some(Duration::from_secs(3))).await?;
+    let not_yet = drain(&queue, "retire user.welcome_fax").await?;
     producer("producer-n1", "n1", "previous", 3, jobs, 4, target)?
         .finish(limit)
         .await?;
@@ -293,6 +301,12 @@ async fn deploy(target: &Target, jobs: u64) -> Result<bool, Error> {
     while queue.waiting().await? > 0 && draining.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Drained: now it is safe.
+    let safe = drain(&queue, "retire user.welcome_fax").await?;
+    let drain_right = !not_yet && safe;
+    if !drain_right {
+        println!("drain answered wrongly: \"not yet\" expected while faxes waited, then \"safe\"\n");
+    }
     for worker in &workers {
         worker.terminate()?;
     }
@@ -301,7 +315,16 @@ async fn deploy(target: &Target, jobs: u64) -> Result<bool, Error> {
             .finish(roles::SHUTDOWN_BUDGET + Duration::from_secs(20))
             .await?;
     }
-    tally(&queue, &restarts).await
+    Ok(tally(&queue, &restarts).await? && drain_right)
+}
+
+/// Asks drain `question` of the live queue (`jobwire drain` asks the same),
+/// prints the answer, and returns whether it was "safe".
+async fn drain(queue: &Queue, question: &str) -> Result<bool, Error> {
+    let question: jobwire::drain::Question = question.parse()?;
+    let answer = jobwire::drain::answer(&question, &queue.drain_view().await?, &[]);
+    println!("jobwire drain: {answer}\n");
+    Ok(answer.safe)
 }
 
 #[derive(Default, Clone, Copy)]

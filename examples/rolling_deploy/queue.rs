@@ -249,19 +249,32 @@ impl Queue {
         .await?))
     }
 
-    /// Enqueues raw bytes.
-    pub async fn enqueue(&self, payload: &[u8]) -> Result<(), Error> {
+    /// Enqueues raw bytes, runnable now or `after` a delay.
+    pub async fn enqueue(&self, payload: &[u8], after: Option<Duration>) -> Result<(), Error> {
         use jobwire::backend::{Backend, Enqueue};
+        let mut job = Enqueue::new(payload);
+        if let Some(after) = after {
+            job = job.at(std::time::SystemTime::now() + after);
+        }
         match self {
             Queue::Sqlite(queue) => {
-                queue.enqueue(Enqueue::new(payload)).await?;
+                queue.enqueue(job).await?;
             }
             #[cfg(feature = "postgres")]
             Queue::Postgres(queue) => {
-                queue.enqueue(Enqueue::new(payload)).await?;
+                queue.enqueue(job).await?;
             }
         }
         Ok(())
+    }
+
+    /// What waits, per job, version and place: drain's view of the queue.
+    pub async fn drain_view(&self) -> Result<Vec<jobwire::drain::Waiting>, Error> {
+        Ok(match self {
+            Queue::Sqlite(queue) => queue.waiting().await?,
+            #[cfg(feature = "postgres")]
+            Queue::Postgres(queue) => queue.waiting().await?,
+        })
     }
 
     /// The dead letters.

@@ -110,7 +110,7 @@ pub fn producer(args: &[String]) -> Result<(), Error> {
             queue
                 .note_enqueued(id, phase, label, header.job(), cents)
                 .await?;
-            queue.enqueue(&payload).await?;
+            queue.enqueue(&payload, None).await?;
             tokio::time::sleep(every).await;
         }
         Ok(())
