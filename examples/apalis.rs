@@ -1,71 +1,83 @@
-//! jobwire's router inside an apalis worker, on apalis's own Redis queue:
-//! teams on apalis adopt jobwire without switching queues.
+//! jobwire's router inside apalis workers, on apalis's own SQLite storage,
+//! with release N and release N+1 as separate processes: teams on apalis
+//! adopt jobwire without switching queues.
 //!
 //! ```text
-//! cargo run --example apalis [-- redis://127.0.0.1:6379]   (default: REDIS_URL, then that)
+//! cargo run --example apalis [-- --jobs 1000]
 //! ```
 //!
 //! The apalis task is the envelope's text, handed to jobwire untouched, and
-//! `perform` maps each outcome to apalis the way that holds up:
+//! [`perform`] maps each outcome to apalis the way that holds up:
 //!
 //! - **Performed, discarded**: `Ok`, and apalis acknowledges.
-//! - **Deferred** (a payload only a newer release reads): apalis's own
-//!   defer and retry-after primitives left deferred jobs stuck, and releasing
-//!   the row by hand raced its bookkeeping. What works: *push a copy*,
-//!   scheduled after jobwire's backoff with `meta.defers` bumped, *then
-//!   acknowledge the original*. Past the deploy window (counted from
+//! - **Deferred, snoozed** (a payload only a newer release reads): apalis's
+//!   own defer and retry-after primitives left deferred jobs stuck, and
+//!   releasing the row by hand raced its bookkeeping, so that jobs were
+//!   marked done without running. What works: *push a copy*, scheduled
+//!   after jobwire's backoff with `meta.defers` bumped, *then acknowledge
+//!   the original*. A crash between the two performs a job twice at worst,
+//!   never loses it. Past the deploy window (counted from
 //!   `meta.enqueued_at`), the payload is dead-lettered instead of deferred
 //!   for ever.
-//! - **Snoozed**: the same, after the handler's delay.
-//! - **Failed, retryable**: `Err`, so apalis's retry layer counts an attempt.
-//! - **Rejected, failed permanently, or past the window**: the original
-//!   bytes and the reason go to a dead-letter queue (another apalis queue),
-//!   then `Ok`: nothing is lost, nothing loops.
+//! - **Failed, retryable**: `Err`, so apalis counts an attempt and retries.
+//! - **Rejected, failed permanently, past the window**: the original bytes
+//!   and the reason go to a dead-letter table, then `Ok`: nothing is lost,
+//!   nothing loops.
 //!
-//! The story: release N's worker runs while release N+1's producer enqueues
-//! (a breaking `billing.charge` 2.0 and the new `user.export`, which N
-//! defers); then N+1's worker replaces it and performs what N deferred.
-//! Every cent must arrive, and every job be performed once.
+//! The story: a process of release N works while N and N+1 producers
+//! enqueue (N+1's breaking `billing.charge` 2.0 and new `user.export`, which
+//! N defers) and one poison payload arrives; N is stopped with SIGTERM with
+//! jobs in flight, and a process of N+1 takes its slot and performs the
+//! rest. Each performance is written to a ledger before it is
+//! acknowledged; the run fails unless every job was performed exactly
+//! once, every cent arrived and the poison payload was dead-lettered with
+//! its bytes.
 
 mod releases;
 
 use apalis::prelude::*;
-use apalis_redis::{Config as RedisConfig, RedisStorage};
+use apalis_sqlite::{Config, SqlitePool, SqliteStorage};
 use jobwire::worker::DeferPolicy;
 use jobwire::{Delivery, Outcome, Router, WritePolicy};
-use releases::{Books, Dice, Release};
-use std::sync::atomic::{AtomicU64, Ordering};
+use releases::{Books, Dice, Ledger, Performance, Release};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-type Queue = RedisStorage<String>;
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Queue = SqliteStorage<String>;
 
 /// The worker's name: its *slot*, kept by the release that replaces it (a
 /// StatefulSet's pod name, a systemd unit's instance), not the release's.
-/// A stopped apalis worker keeps the tasks it had fetched but not started;
-/// apalis-redis gives them back when a worker *of the same name* registers
-/// (once the old one's heartbeat has lapsed). Its other path, another
-/// worker's heartbeat reaping the tasks of a worker whose heartbeats
-/// stopped, waits 10 × 30 s by default: with release-named workers and the
-/// defaults, 10 of 200 tasks were still stranded a minute later in our runs.
+/// A stopped apalis worker may hold tasks it fetched but did not start;
+/// apalis gives them back when a worker of the same name registers (once
+/// the old one's heartbeat has lapsed), or when another worker finds the
+/// old one silent for `heartbeat_interval × missed_heartbeats` (by default
+/// 10 × 30 s: five minutes of a deploy).
 const SLOT: &str = "jobs-worker-0";
 
-/// What the adapter did, besides performing.
-#[derive(Default)]
-struct Tally {
-    deferred: AtomicU64,
-    dead: AtomicU64,
+/// apalis's queue settings, the same in every process: small batches, and
+/// a heartbeat short enough for a deploy to wait out.
+fn config() -> Config {
+    Config::default()
+        .queue("jobwire")
+        .batch_size(5)
+        .heartbeat_interval(Duration::from_millis(500))
+        .missed_heartbeats(4)
 }
 
-/// The adapter's state: the router, the queue (to push deferred copies),
-/// the dead-letter queue, and the deferral policy.
+/// The adapter's state: the router, the queue (for deferred copies), the
+/// database (for dead letters), and the deferral policy.
 #[derive(Clone)]
 struct Jobwire {
     router: Arc<Router>,
     queue: Queue,
-    dead: Queue,
+    pool: SqlitePool,
     defer: DeferPolicy,
-    tally: Arc<Tally>,
 }
 
 /// The apalis handler: one envelope in, one jobwire outcome, mapped.
@@ -79,8 +91,9 @@ async fn perform(envelope: String, attempt: Attempt, jw: Data<Jobwire>) -> Resul
             Err(failed.error.to_string().into())
         }
         Outcome::Deferred(_) | Outcome::Snoozed(_) => {
-            let meta = outcome.meta().map(|m| (m.defers(), m.enqueued_at()));
-            let (defers, enqueued_at) = meta.unwrap_or((0, None));
+            let (defers, enqueued_at) = outcome
+                .meta()
+                .map_or((0, None), |m| (m.defers(), m.enqueued_at()));
             let age = enqueued_at.map(|ms| {
                 let at = UNIX_EPOCH + Duration::from_millis(ms);
                 SystemTime::now()
@@ -96,8 +109,7 @@ async fn perform(envelope: String, attempt: Attempt, jw: Data<Jobwire>) -> Resul
                 _ => jw.defer.delay(defers),
             };
             // The copy first, with `meta.defers` bumped; then the original
-            // is acknowledged by returning `Ok`. A crash between the two
-            // performs the job twice at worst, never loses it.
+            // is acknowledged by returning `Ok`.
             let copy = jobwire::wire::rewrite_meta(envelope.as_bytes(), |meta| {
                 let defers = meta.defers().saturating_add(1);
                 meta.with_defers(defers)
@@ -108,168 +120,253 @@ async fn perform(envelope: String, attempt: Attempt, jw: Data<Jobwire>) -> Resul
             let task = TaskBuilder::new(copy).run_after(delay).build();
             let mut queue = jw.queue.clone();
             queue.push_task(task).await.map_err(|e| e.to_string())?;
-            jw.tally.deferred.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }
         other => dead_letter(&jw, &envelope, &format!("{other:?}")).await,
     }
 }
 
-/// The original bytes and the reason, to the dead-letter queue.
+/// The original bytes and the reason, to the dead-letter table.
 async fn dead_letter(jw: &Jobwire, envelope: &str, reason: &str) -> Result<(), BoxDynError> {
-    let letter = serde_json::json!({ "reason": reason, "payload": envelope }).to_string();
-    let mut dead = jw.dead.clone();
-    dead.push(letter).await.map_err(|e| e.to_string())?;
-    jw.tally.dead.fetch_add(1, Ordering::Relaxed);
+    sqlx::query("INSERT INTO jobwire_dead_letters (reason, payload) VALUES (?, ?)")
+        .bind(reason)
+        .bind(envelope.as_bytes())
+        .execute(&jw.pool)
+        .await?;
     Ok(())
 }
 
-/// Runs one release's apalis worker until `stop` resolves.
-async fn run_worker(
-    name: &str,
-    jw: Jobwire,
-    stop: tokio::sync::oneshot::Receiver<()>,
-) -> Result<(), String> {
-    let worker = WorkerBuilder::new(name)
-        .backend(jw.queue.clone())
-        .data(jw)
-        .build(perform);
-    worker
-        .run_until(async move { stop.await.map_err(|e| std::io::Error::other(e.to_string())) })
-        .await
-        .map_err(|e| e.to_string())
+/// Writes each performance down before apalis acknowledges it.
+struct SqliteLedger {
+    pool: SqlitePool,
+    release: &'static str,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("REDIS_URL").ok())
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
-    let conn = apalis_redis::connect(url.as_str()).await?;
-    let mut admin = conn.clone();
-    // Queues of this run's own, so runs never see each other's jobs.
-    let run = format!("jobwire-apalis-{}", std::process::id());
-    let result = story(conn, &run).await;
-    // Remove this run's queues, whatever happened: the example stops what
-    // it starts.
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("*{run}*"))
-        .query_async(&mut admin)
-        .await?;
-    if !keys.is_empty() && std::env::var_os("JOBWIRE_APALIS_KEEP").is_none() {
-        let () = redis::cmd("DEL").arg(&keys).query_async(&mut admin).await?;
+impl Ledger for SqliteLedger {
+    fn record<'a>(
+        &'a self,
+        performance: Performance<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO jobwire_ledger (id, job, cents, release) VALUES (?, ?, ?, ?)")
+                .bind(performance.id.unwrap_or("?"))
+                .bind(performance.job)
+                .bind(i64::try_from(performance.cents).unwrap_or(i64::MAX))
+                .bind(self.release)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
+}
+
+async fn open(db: &Path) -> Result<SqlitePool, Error> {
+    let options = format!("sqlite://{}?mode=rwc", db.display())
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()?
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(30));
+    Ok(SqlitePool::connect_with(options).await?)
+}
+
+/// A worker process of `release` on the database at `db`, until SIGTERM.
+async fn worker(release: &str, db: &Path) -> Result<(), Error> {
+    let pool = open(db).await?;
+    let label = if release == "n" { "N" } else { "N+1" };
+    let books = Books {
+        ledger: Some(Box::new(SqliteLedger {
+            pool: pool.clone(),
+            release: label,
+        })),
+        ..Books::default()
+    };
+    let router = Arc::new(match release {
+        "n" => releases::router_n(books)?,
+        _ => releases::router_n1(books)?,
+    });
+    let queue: Queue = SqliteStorage::new(&pool).with_config(config());
+    let jw = Jobwire {
+        router,
+        queue: queue.clone(),
+        pool,
+        defer: DeferPolicy::default()
+            .with_delays(Duration::from_millis(200), Duration::from_secs(1)),
+    };
+    WorkerBuilder::new(SLOT)
+        .backend(queue)
+        .data(jw)
+        .build(perform)
+        .run_until(async {
+            jobwire::worker::shutdown_signal().await;
+            Ok::<(), std::io::Error>(())
+        })
+        .await?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("apalis example: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match args
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["worker", release, db] => worker(release, Path::new(db)).await.map(|()| true),
+            _ => {
+                let jobs = args
+                    .iter()
+                    .position(|a| a == "--jobs")
+                    .and_then(|at| args.get(at + 1))
+                    .map_or(Ok(1_000), |n| n.parse())?;
+                orchestrate(jobs).await
+            }
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("apalis example: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A worker process of `release`.
+fn spawn(release: &str, db: &Path) -> Result<Child, Error> {
+    Ok(Command::new(std::env::current_exe()?)
+        .args(["worker", release])
+        .arg(db)
+        .spawn()?)
+}
+
+/// SIGTERM, then waits for the process to end.
+fn terminate(mut child: Child) -> Result<(), Error> {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(format!("a worker process ended with {status}").into());
+    }
+    Ok(())
+}
+
+const POISON: &str = r#"{"job": "user.confirmation", "version": "1.0.0", truncated"#;
+
+async fn orchestrate(jobs: u64) -> Result<bool, Error> {
+    let dir = std::env::temp_dir().join(format!("jobwire-apalis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let db = dir.join("apalis.db");
+    let result = deploy(jobs, &db).await;
+    let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn story(
-    conn: apalis_redis::ConnectionManager,
-    run: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
-    // apalis-redis fetches tasks in batches, and a stopped worker keeps what
-    // it fetched but did not start until a worker of its name registers
-    // again, which apalis refuses while the old one's heartbeat is recent:
-    // small batches, and a heartbeat short enough for a deploy to wait out.
-    let config = RedisConfig::default()
-        .queue(run)
-        .batch_size(5)
-        .heartbeat_interval(Duration::from_millis(500))
-        .missed_heartbeats(4);
-    let orphaned_after = config.orphaned_duration();
-    let queue: Queue = RedisStorage::new(conn.clone()).with_config(config);
-    let dead: Queue =
-        RedisStorage::new(conn).with_config(RedisConfig::default().queue(format!("{run}-dead")));
-    let defer =
-        DeferPolicy::default().with_delays(Duration::from_millis(200), Duration::from_secs(1));
-    let tally = Arc::new(Tally::default());
+async fn deploy(jobs: u64, db: &Path) -> Result<bool, Error> {
+    let pool = open(db).await?;
+    SqliteStorage::setup(&pool).await?;
+    sqlx::raw_sql(
+        "CREATE TABLE jobwire_ledger (id TEXT NOT NULL, job TEXT NOT NULL, cents INTEGER NOT NULL, release TEXT NOT NULL);
+         CREATE TABLE jobwire_dead_letters (reason TEXT NOT NULL, payload BLOB NOT NULL);",
+    )
+    .execute(&pool)
+    .await?;
+    println!(
+        "{jobs} jobs through apalis's SQLite storage, release N then N+1, separate processes\n"
+    );
 
-    // Release N works; N and N+1 producers enqueue side by side.
-    let books_n = Books::default();
-    let router_n = Arc::new(releases::router_n(books_n)?);
-    let jw_n = Jobwire {
-        router: Arc::clone(&router_n),
-        queue: queue.clone(),
-        dead: dead.clone(),
-        defer,
-        tally: Arc::clone(&tally),
-    };
-    let (stop_n, stopped_n) = tokio::sync::oneshot::channel();
-    let worker_n = tokio::spawn(async move { run_worker(SLOT, jw_n, stopped_n).await });
-
+    // Release N works while N and N+1 produce side by side.
+    let n = spawn("n", db)?;
+    let mut queue: Queue = SqliteStorage::new(&pool).with_config(config());
     let mut dice = Dice(0x5eed);
-    let (mut enqueued, mut cents) = (0u64, 0u64);
-    let mut producer_queue = queue.clone();
-    for i in 0..200 {
+    let mut enqueued: HashMap<String, u64> = HashMap::new();
+    let mut cents = 0;
+    for i in 0..jobs {
         let release = if i % 2 == 0 { Release::N } else { Release::N1 };
         // N+1 writes its current format: N defers what it cannot read.
         let (payload, charged) = releases::produce(release, WritePolicy::Current, &mut dice)?;
-        producer_queue.push(String::from_utf8(payload)?).await?;
-        enqueued += 1;
+        let header = jobwire::wire::Header::read(&payload)?;
+        let id = header.meta().id().ok_or("producers stamp ids")?.to_owned();
+        enqueued.insert(id, charged);
         cents += charged;
+        queue.push(String::from_utf8(payload)?).await?;
+        if i % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
-    // And one payload no release can read: dead-lettered with its bytes.
-    producer_queue
-        .push("{\"job\": \"user.confirmation\", truncated".to_owned())
-        .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let _ = stop_n.send(());
-    worker_n.await??;
-    let done_n = performed(&router_n);
+    queue.push(POISON.to_owned()).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The deploy: N is stopped with SIGTERM, N+1 takes its slot once N's
+    // heartbeat has lapsed.
+    terminate(n)?;
+    let done_by_n = ledger(&pool).await?.len();
+    println!("release N's process performed {done_by_n} and was stopped with SIGTERM");
+    tokio::time::sleep(config().orphaned_duration() + Duration::from_secs(1)).await;
+    let n1 = spawn("n1", db)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (ledger(&pool).await?.len() as u64) < jobs && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    terminate(n1)?;
+
+    // The ledger against what was enqueued.
+    let performed = ledger(&pool).await?;
+    let mut seen: HashMap<&str, u64> = HashMap::new();
+    for (id, _, _) in &performed {
+        *seen.entry(id.as_str()).or_default() += 1;
+    }
+    let twice = seen.values().filter(|n| **n > 1).count();
+    let lost = enqueued
+        .keys()
+        .filter(|id| !seen.contains_key(id.as_str()))
+        .count();
+    let arrived: u64 = performed.iter().map(|(_, _, c)| *c).sum();
+    let dead: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT reason, payload FROM jobwire_dead_letters")
+            .fetch_all(&pool)
+            .await?;
+    let by_n1 = performed.iter().filter(|(_, r, _)| r == "N+1").count();
+    println!("release N+1's process performed {by_n1}");
     println!(
-        "release N's worker: {done_n} performed, {} deferred copies pushed",
-        tally.deferred.load(Ordering::Relaxed)
+        "enqueued {jobs}, performed {}, lost {lost}, performed twice {twice}, dead-lettered {}, cents {arrived} of {cents}",
+        seen.len(),
+        dead.len()
     );
-
-    // Release N+1 takes the slot once N's heartbeat has lapsed, and
-    // performs what N deferred (and what N had fetched but not started).
-    tokio::time::sleep(orphaned_after + Duration::from_secs(1)).await;
-    let router_n1 = Arc::new(releases::router_n1(Books::default())?);
-    let jw_n1 = Jobwire {
-        router: Arc::clone(&router_n1),
-        queue: queue.clone(),
-        dead,
-        defer,
-        tally: Arc::clone(&tally),
-    };
-    let (stop_n1, stopped_n1) = tokio::sync::oneshot::channel();
-    let worker_n1 = tokio::spawn(async move { run_worker(SLOT, jw_n1, stopped_n1).await });
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while done_n + performed(&router_n1) < enqueued && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let poison_kept = dead.len() == 1 && dead[0].1 == POISON.as_bytes();
+    let safe =
+        lost == 0 && twice == 0 && seen.len() as u64 == jobs && arrived == cents && poison_kept;
+    if safe {
+        println!("the deploy was safe on apalis: every job performed once, every cent arrived, the poison payload dead-lettered with its bytes");
+    } else {
+        println!("the deploy was NOT safe on apalis");
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = stop_n1.send(());
-    worker_n1.await??;
-
-    let done = done_n + performed(&router_n1);
-    let arrived = charged(&router_n) + charged(&router_n1);
-    let dead = tally.dead.load(Ordering::Relaxed);
-    println!("release N+1's worker: {} performed", performed(&router_n1));
-    println!(
-        "enqueued {enqueued}, performed {done}, dead-lettered {dead}, cents {arrived} of {cents}"
-    );
-    if done != enqueued || dead != 1 || arrived != cents {
-        return Err("the deploy lost or repeated jobs".into());
-    }
-    println!("the deploy was safe on apalis: every job performed once, every cent arrived, the poison payload dead-lettered");
-    Ok(())
+    Ok(safe)
 }
 
-fn books(router: &Router) -> Option<&Books> {
-    router.state::<Books>()
-}
-
-fn performed(router: &Router) -> u64 {
-    books(router).map_or(0, |b| {
-        b.confirmations.load(Ordering::Relaxed)
-            + b.reports.load(Ordering::Relaxed)
-            + b.faxes.load(Ordering::Relaxed)
-            + b.exports.load(Ordering::Relaxed)
-            + b.charges.load(Ordering::Relaxed)
-    })
-}
-
-fn charged(router: &Router) -> u64 {
-    books(router).map_or(0, |b| b.charged_cents.load(Ordering::Relaxed))
+/// The ledger: (job id, release, cents) per performance.
+async fn ledger(pool: &SqlitePool) -> Result<Vec<(String, String, u64)>, Error> {
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT id, release, cents FROM jobwire_ledger")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, release, cents)| (id, release, u64::try_from(cents).unwrap_or(0)))
+        .collect())
 }

@@ -305,7 +305,9 @@ async fn deploy(target: &Target, jobs: u64) -> Result<bool, Error> {
     let safe = drain(&queue, "retire user.welcome_fax").await?;
     let drain_right = !not_yet && safe;
     if !drain_right {
-        println!("drain answered wrongly: \"not yet\" expected while faxes waited, then \"safe\"\n");
+        println!(
+            "drain answered wrongly: \"not yet\" expected while faxes waited, then \"safe\"\n"
+        );
     }
     for worker in &workers {
         worker.terminate()?;
