@@ -63,15 +63,18 @@ pub enum Place {
 
 impl Place {
     /// The place of a queue row, from jobwire's SQL queues' `state` and
-    /// `wait` columns and whether `run_at` is in the future.
+    /// `wait` columns and whether `run_at` is in the future; `state` is
+    /// `dead` for a row of the dead-letter table.
     ///
     /// ```
     /// use jobwire::drain::Place;
     /// assert_eq!(Place::of_row("ready", "new", true), Place::Scheduled);
     /// assert_eq!(Place::of_row("ready", "retrying", true), Place::Retrying);
+    /// assert_eq!(Place::of_row("dead", "", false), Place::DeadLettered);
     /// ```
     pub fn of_row(state: &str, wait: &str, later: bool) -> Place {
         match (state, wait) {
+            ("dead", _) => Place::DeadLettered,
             ("running", _) => Place::Running,
             (_, "deferred") => Place::Deferred,
             (_, "snoozed") => Place::Snoozed,

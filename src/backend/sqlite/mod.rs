@@ -199,16 +199,11 @@ impl Sqlite {
         .await?;
         rows.iter()
             .map(|row| {
-                let state: String = row.try_get("state")?;
-                let place = if state == "dead" {
-                    Place::DeadLettered
-                } else {
-                    Place::of_row(
-                        &state,
-                        &row.try_get::<String, _>("wait")?,
-                        row.try_get("later")?,
-                    )
-                };
+                let place = Place::of_row(
+                    &row.try_get::<String, _>("state")?,
+                    &row.try_get::<String, _>("wait")?,
+                    row.try_get("later")?,
+                );
                 Ok(Waiting::from_row(
                     row.try_get("job")?,
                     row.try_get::<Option<String>, _>("version")?.as_deref(),

@@ -226,8 +226,15 @@ fn close_around(args: &Args) -> ExitCode {
     postgres_close_around(args)
 }
 
+/// Runs `then` on the PostgreSQL gate `args` name, on a runtime of its own:
+/// the preamble of every PostgreSQL subcommand but the holder's, which
+/// reports its errors on its line instead.
 #[cfg(feature = "postgres")]
-fn postgres_close_around(args: &Args) -> ExitCode {
+fn on_postgres_gate<F, Fut>(args: &Args, then: F) -> ExitCode
+where
+    F: FnOnce(jobwire::gate::postgres::PgGate, String) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
     let Some(url) = &args.postgres else {
         return ExitCode::from(2);
     };
@@ -236,10 +243,16 @@ fn postgres_close_around(args: &Args) -> ExitCode {
         Err(error) => return fail(&error),
     };
     runtime.block_on(async {
-        let gate = match jobwire::gate::postgres::PgGate::connect(url, &args.name).await {
-            Ok(gate) => gate,
-            Err(error) => return fail(&error),
-        };
+        match jobwire::gate::postgres::PgGate::connect(url, &args.name).await {
+            Ok(gate) => then(gate, url.clone()).await,
+            Err(error) => fail(&error),
+        }
+    })
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_close_around(args: &Args) -> ExitCode {
+    on_postgres_gate(args, |gate, _| async move {
         let hold = match gate.close(&args.holder, args.timeout).await {
             Ok(hold) => hold,
             Err(error) => return fail(&error),
@@ -409,18 +422,7 @@ fn open(args: &Args) -> ExitCode {
 
 #[cfg(feature = "postgres")]
 fn postgres_open(args: &Args) -> ExitCode {
-    let Some(url) = &args.postgres else {
-        return ExitCode::from(2);
-    };
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&error),
-    };
-    runtime.block_on(async {
-        let gate = match jobwire::gate::postgres::PgGate::connect(url, &args.name).await {
-            Ok(gate) => gate,
-            Err(error) => return fail(&error),
-        };
+    on_postgres_gate(args, |gate, _| async move {
         match gate.open(args.token.as_deref()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(&error),
@@ -449,24 +451,13 @@ fn status(args: &Args) -> ExitCode {
 
 #[cfg(feature = "postgres")]
 fn postgres_status(args: &Args) -> ExitCode {
-    let Some(url) = &args.postgres else {
-        return ExitCode::from(2);
-    };
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&error),
-    };
-    runtime.block_on(async {
-        let gate = match jobwire::gate::postgres::PgGate::connect(url, &args.name).await {
-            Ok(gate) => gate,
-            Err(error) => return fail(&error),
-        };
+    on_postgres_gate(args, |gate, url| async move {
         match gate.status().await {
             Ok(status) => println!("{status}"),
             Err(error) => return fail(&error),
         }
         // The jobs running now, when the queue lives in the same database.
-        if let Ok(pool) = sqlx::PgPool::connect(url).await {
+        if let Ok(pool) = sqlx::PgPool::connect(&url).await {
             let running: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
                 "SELECT job, worker FROM jobwire_jobs WHERE state = 'running' ORDER BY id LIMIT 50",
             )
