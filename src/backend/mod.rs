@@ -535,3 +535,34 @@ pub struct DeadLetter {
     /// Attempts made.
     pub attempt: u32,
 }
+
+/// Text a SQL queue can store whatever it holds: a NUL (which serde quotes
+/// in an "unknown variant" message, and PostgreSQL's `TEXT` refuses) is
+/// written as the JSON escape `\u0000`. The rest of the text is kept as it
+/// was.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\\u0000"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// The reason a row no claim can read is dead-lettered with: which column,
+/// and what was wrong with it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn unreadable(error: &dyn fmt::Display) -> String {
+    format!(
+        "unreadable queue row (written by a producer outside jobwire?): {error}; dead-lettered as stored, without performing it"
+    )
+}
+
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+mod tests {
+    #[test]
+    fn storable_text_escapes_nul_and_keeps_the_rest() {
+        assert_eq!(super::storable("a\0b"), "a\\u0000b");
+        assert_eq!(super::storable("plain"), "plain");
+    }
+}

@@ -90,6 +90,11 @@ fn store(error: impl std::fmt::Display) -> GateError {
     GateError::Store(error.to_string())
 }
 
+/// A file system error, naming the file: the first thing an operator needs.
+fn at_path(path: &Path, error: std::io::Error) -> GateError {
+    GateError::Store(format!("{}: {error}", path.display()))
+}
+
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
@@ -113,24 +118,37 @@ impl FileGate {
         }
     }
 
+    /// The path of the lease file.
+    ///
+    /// ```
+    /// let gate = jobwire::gate::file::FileGate::new("jobs.gate");
+    /// assert_eq!(gate.path(), std::path::Path::new("jobs.gate"));
+    /// ```
+    pub fn path(&self) -> &Path {
+        &self.lease
+    }
+
+    /// The lease, if any. A file that is not a lease is an error that names
+    /// it and its repair: nothing gated runs until it is repaired.
     fn read(&self) -> Result<Option<Lease>, GateError> {
         match std::fs::read(&self.lease) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|error| {
                 store(format!(
-                    "{} is not a gate lease: {error}",
+                    "{} is not a gate lease ({error}): gated jobs wait until it is repaired with `jobwire gate --file {} open --force`",
+                    self.lease.display(),
                     self.lease.display()
                 ))
             }),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(store(error)),
+            Err(error) => Err(at_path(&self.lease, error)),
         }
     }
 
     fn write(&self, lease: &Lease) -> Result<(), GateError> {
         let temporary = sibling(&self.lease, &format!(".{}.tmp", std::process::id()));
         let bytes = serde_json::to_vec(lease).map_err(store)?;
-        std::fs::write(&temporary, bytes).map_err(store)?;
-        std::fs::rename(&temporary, &self.lease).map_err(store)
+        std::fs::write(&temporary, bytes).map_err(|e| at_path(&temporary, e))?;
+        std::fs::rename(&temporary, &self.lease).map_err(|e| at_path(&self.lease, e))
     }
 
     fn open_file(path: &Path) -> Result<File, GateError> {
@@ -140,13 +158,13 @@ impl FileGate {
             .read(true)
             .write(true)
             .open(path)
-            .map_err(store)
+            .map_err(|error| at_path(path, error))
     }
 
     /// Runs `f` with the lease's mutex held.
     fn exclusively<T>(&self, f: impl FnOnce() -> Result<T, GateError>) -> Result<T, GateError> {
         let mutex = Self::open_file(&self.mutex)?;
-        mutex.lock().map_err(store)?;
+        mutex.lock().map_err(|error| at_path(&self.mutex, error))?;
         let result = f();
         drop(mutex);
         result
@@ -234,8 +252,9 @@ impl FileGate {
     }
 
     /// Extends `held`'s lease to `lease` from now. Fails with
-    /// [`GateError::NotHolder`] when the lease ran out and someone else
-    /// closed the gate, or it was opened.
+    /// [`GateError::Lapsed`] when the hold was not kept all along: its lease
+    /// ran out (whether or not someone closed the gate since), or its lease
+    /// file was removed.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -249,7 +268,7 @@ impl FileGate {
         self.exclusively(|| match self.read()? {
             Some(mut current) if current.token == held.token && current.epoch == held.epoch => {
                 if !current.in_force() {
-                    return Err(GateError::NotHolder(format!(
+                    return Err(GateError::Lapsed(format!(
                         "the lease of epoch {} ran out before it was renewed",
                         held.epoch
                     )));
@@ -257,18 +276,23 @@ impl FileGate {
                 current.expires_ms = now_ms().saturating_add(length);
                 self.write(&current)
             }
-            Some(current) => Err(GateError::NotHolder(format!(
-                "the gate is now held by {} (epoch {})",
-                current.holder, current.epoch
+            Some(current) => Err(GateError::Lapsed(format!(
+                "the lease of epoch {} ran out, and {} holds the gate now (epoch {})",
+                held.epoch, current.holder, current.epoch
             ))),
-            None => Err(GateError::NotHolder("the gate is open".to_owned())),
+            None => Err(GateError::Lapsed(format!(
+                "the lease file {} is gone: the gate was opened by someone else, or the file removed",
+                self.lease.display()
+            ))),
         })
     }
 
     /// Opens the gate held under `token`. Fails with
     /// [`GateError::NotHolder`], and changes nothing, when the gate is held
     /// under another token: a late `open` cannot release a newer holder's
-    /// gate.
+    /// gate. Fails with [`GateError::Lapsed`] when the lease under `token`
+    /// ran out before this `open` (the gate was open meanwhile, so gated
+    /// jobs may have run); the stale lease is removed.
     ///
     /// ```
     /// # fn demo(gate: &jobwire::gate::file::FileGate) -> Result<(), jobwire::gate::GateError> {
@@ -279,7 +303,14 @@ impl FileGate {
     pub fn open(&self, token: &str) -> Result<(), GateError> {
         self.exclusively(|| match self.read()? {
             Some(current) if current.token == token => {
-                std::fs::remove_file(&self.lease).map_err(store)?;
+                std::fs::remove_file(&self.lease).map_err(|e| at_path(&self.lease, e))?;
+                if !current.in_force() {
+                    let late = now_ms().saturating_sub(current.expires_ms);
+                    return Err(GateError::Lapsed(format!(
+                        "the lease of epoch {} ran out {} ms before this open",
+                        current.epoch, late
+                    )));
+                }
                 tracing::info!(holder = %current.holder, epoch = current.epoch, "jobwire gate opened");
                 Ok(())
             }
@@ -293,7 +324,40 @@ impl FileGate {
         })
     }
 
-    /// Who holds the gate, since when, until when.
+    /// Opens the gate whatever its lease holds, a corrupt one included: the
+    /// repair when a lease file cannot be read (nothing gated runs until
+    /// then). Returns what it removed, for the log; `None` when the gate
+    /// was open.
+    ///
+    /// ```
+    /// # fn demo(gate: &jobwire::gate::file::FileGate) -> Result<(), jobwire::gate::GateError> {
+    /// if let Some(removed) = gate.force_open()? {
+    ///     eprintln!("removed {removed}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn force_open(&self) -> Result<Option<String>, GateError> {
+        self.exclusively(|| {
+            let removed = match self.read() {
+                Ok(None) => return Ok(None),
+                Ok(Some(lease)) => format!("the lease of {} (epoch {})", lease.holder, lease.epoch),
+                Err(error) => format!("a lease that could not be read ({error})"),
+            };
+            match std::fs::remove_file(&self.lease) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(error) => return Err(at_path(&self.lease, error)),
+            }
+            tracing::warn!(path = %self.lease.display(), %removed, "jobwire gate opened by force");
+            Ok(Some(removed))
+        })
+    }
+
+    /// Who holds the gate, since when, until when. An error when the gate
+    /// cannot be used (its folder is missing or cannot be written, its
+    /// lease is corrupt): workers then hold gated jobs back, so `status`
+    /// must not say "open".
     ///
     /// ```
     /// # fn demo(gate: &jobwire::gate::file::FileGate) -> Result<(), jobwire::gate::GateError> {
@@ -302,6 +366,8 @@ impl FileGate {
     /// # }
     /// ```
     pub fn status(&self) -> Result<GateStatus, GateError> {
+        // What a worker needs first: its pass file.
+        Self::open_file(&self.passes)?;
         let lease = self.read()?.filter(Lease::in_force);
         Ok(GateStatus {
             closed: lease.is_some(),

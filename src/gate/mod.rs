@@ -60,6 +60,10 @@ pub trait Gate: Send + Sync + 'static {
     fn enter(&self) -> impl Future<Output = Result<bool, GateError>> + Send;
 
     /// Whether a close is pending or in force, for a worker holding a pass.
+    /// The worker also calls it, ignoring the answer, while a pass it lost
+    /// (an error from this method) still has gated jobs to wind down: a gate
+    /// whose passes outlive their connection keeps such a pass alive here,
+    /// until [`leave`](Gate::leave).
     fn closing(&self) -> impl Future<Output = Result<bool, GateError>> + Send;
 
     /// Gives the pass back: no gated job runs on this worker any more.
@@ -155,7 +159,7 @@ impl fmt::Display for GateStatus {
             f.write_str("open")?;
         }
         if let Some(passes) = self.passes {
-            write!(f, "; {passes} worker(s) running gated jobs")?;
+            write!(f, "; {passes} worker(s) hold a pass (may run gated jobs)")?;
         }
         Ok(())
     }
@@ -206,10 +210,17 @@ pub enum GateError {
         /// What was still running, as far as the gate can tell.
         running: String,
     },
-    /// The hold is not (or no longer) the caller's: its lease ran out and
-    /// another deployer closed the gate, or it was opened already.
+    /// The hold is not the caller's: another deployer holds the gate, or it
+    /// was opened already.
     #[error("this hold is no longer the gate's: {0}")]
     NotHolder(String),
+    /// The hold lapsed while the deployer thought it held the gate: its
+    /// lease ran out, its session ended, or its lease was removed. Gated
+    /// jobs may have run during the deploy: whatever the hold protected
+    /// (a migration) must be checked. Its own exit code, 6, so that a deploy
+    /// script cannot take it for success or for a plain misuse.
+    #[error("the gate was not held all along: {0}; gated jobs may have run meanwhile")]
+    Lapsed(String),
     /// The gate's store failed (the file system, the database).
     #[error("the gate could not be read or written: {0}")]
     Store(String),
@@ -217,8 +228,8 @@ pub enum GateError {
 
 impl GateError {
     /// The `jobwire gate` command's exit code for this error: 3 held by
-    /// another deployer, 4 gated jobs still running, 5 not the holder, 1 the
-    /// store failed.
+    /// another deployer, 4 gated jobs still running, 5 not the holder, 6
+    /// the hold lapsed while held, 1 the store failed.
     ///
     /// ```
     /// assert_eq!(jobwire::gate::GateError::Store("disk full".into()).exit_code(), 1);
@@ -228,6 +239,7 @@ impl GateError {
             GateError::HeldByOther { .. } => 3,
             GateError::StillRunning { .. } => 4,
             GateError::NotHolder(_) => 5,
+            GateError::Lapsed(_) => 6,
             GateError::Store(_) => 1,
         }
     }
@@ -271,7 +283,7 @@ pub(crate) fn token(holder: &str) -> String {
                 '_'
             }
         })
-        .take(16)
+        .take(12)
         .collect();
     format!("{safe}-{}-{}", std::process::id(), crate::new_id())
 }

@@ -16,7 +16,20 @@
 //! Both belong to the deployer's session: a deploy that is killed, or loses
 //! its connection, opens the gate by itself, within PostgreSQL's detection
 //! of the dead connection (at once for a killed process; within the TCP
-//! keepalive for a lost host). No TTL, no cron.
+//! keepalive for a lost host). No TTL, no cron. A deployer whose session
+//! ends while it holds the gate learns it: [`PgHold::open`] then fails with
+//! [`GateError::Lapsed`].
+//!
+//! **A pass outlives its session.** A worker's shared lock goes with its
+//! session, and a session can end under a worker whose gated jobs still run
+//! (a terminated backend, a network blip). So each pass is also a row in
+//! `jobwire_gate_passes`, written when the pass is taken and renewed while
+//! it is held, with a lease of [`PASS_LEASE`]. `close` waits for the
+//! exclusive lock *and* for every unexpired pass row of the gate. A worker
+//! whose session ended cancels its gated jobs, keeps its row alive while
+//! they wind down, and deletes it when the last has ended; a worker killed
+//! outright leaves a row that expires within [`PASS_LEASE`], so a close
+//! waits at most that long for a dead worker.
 //!
 //! **PgBouncer.** Session locks need a session: in PgBouncer's
 //! *transaction* pooling mode, consecutive statements may run on different
@@ -39,8 +52,29 @@
 use crate::gate::{token, Gate, GateError, GateStatus, Held};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Row};
+use std::time::Instant;
 use std::time::{Duration, UNIX_EPOCH};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
+
+/// How long a worker's pass row lasts without renewal: the longest a close
+/// waits for a worker that died holding a pass. Renewed every third of it.
+pub const PASS_LEASE: Duration = Duration::from_secs(15);
+
+/// The table of passes, created on first use (under a lock, so that workers
+/// starting together do not race).
+/// Beside it, the holds that `open` ended on purpose, so that a holder whose
+/// session ends can tell an `open` from a lapse.
+const PASSES: &str = "CREATE TABLE IF NOT EXISTS jobwire_gate_passes (
+    gate   TEXT        NOT NULL,
+    worker TEXT        NOT NULL,
+    since  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    until  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (gate, worker)
+);
+CREATE TABLE IF NOT EXISTS jobwire_gate_opened (
+    token  TEXT        PRIMARY KEY,
+    at     TIMESTAMPTZ NOT NULL DEFAULT now()
+)";
 
 /// A gate of advisory locks. See the [module docs](self).
 ///
@@ -57,7 +91,19 @@ pub struct PgGate {
     key: i64,
     /// The worker side's own session, holding the pass when it has one.
     session: Mutex<Option<PgConnection>>,
+    /// This gate's name for its worker in `jobwire_gate_passes`.
+    worker: String,
+    /// When the worker's pass row was last renewed.
+    renewed: std::sync::Mutex<Option<Instant>>,
+    /// Whether the table of passes is known to exist.
+    table: OnceCell<()>,
 }
+
+/// How a deployer's session names itself: then its token.
+const HELD: &str = "jobwire-gate ";
+
+/// How the session of a hold taken again after a lapse names itself.
+const LAPSED: &str = "jobwire-lapsed ";
 
 fn store(error: impl std::fmt::Display) -> GateError {
     GateError::Store(error.to_string())
@@ -108,6 +154,9 @@ impl PgGate {
             name: name.to_owned(),
             key: key_of(name),
             session: Mutex::new(None),
+            worker: format!("{}-{}", std::process::id(), crate::new_id()),
+            renewed: std::sync::Mutex::new(None),
+            table: OnceCell::new(),
         }
     }
 
@@ -115,10 +164,55 @@ impl PgGate {
         self.key ^ 1
     }
 
-    /// A session of the deployer's, named so that `status` can show it.
-    async fn deployer_session(&self, token: &str) -> Result<PgConnection, GateError> {
+    /// Creates the table of passes, once.
+    async fn passes_table(&self, connection: &mut PgConnection) -> Result<(), GateError> {
+        self.table
+            .get_or_try_init(|| async {
+                let mut tx = connection.begin().await.map_err(store)?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(self.key ^ 2)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store)?;
+                sqlx::raw_sql(PASSES)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store)?;
+                tx.commit().await.map_err(store)
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits until no worker holds an unexpired pass row, until `deadline`;
+    /// how many still do then.
+    async fn wait_for_pass_rows(
+        &self,
+        session: &mut PgConnection,
+        deadline: Instant,
+    ) -> Result<u64, GateError> {
+        self.passes_table(session).await?;
+        loop {
+            let left: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM jobwire_gate_passes WHERE gate = $1 AND until > now()",
+            )
+            .bind(&self.name)
+            .fetch_one(&mut *session)
+            .await
+            .map_err(store)?;
+            if left == 0 || Instant::now() >= deadline {
+                return Ok(u64::try_from(left).unwrap_or(0));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A session of the deployer's, named so that `status` can show it,
+    /// and `open` can tell a hold that lapsed and was taken again.
+    async fn deployer_session(&self, token: &str, lapsed: bool) -> Result<PgConnection, GateError> {
         // The token begins with the holder's name.
-        let application = format!("jobwire-gate {token}");
+        let prefix = if lapsed { LAPSED } else { HELD };
+        let application = format!("{prefix}{token}");
         let application: String = application.chars().take(63).collect();
         self.options
             .clone()
@@ -143,8 +237,36 @@ impl PgGate {
     /// # }
     /// ```
     pub async fn close(&self, holder: &str, timeout: Duration) -> Result<PgHold, GateError> {
-        let token = token(holder);
-        let mut session = self.deployer_session(&token).await?;
+        self.close_as(holder, token(holder), false, timeout).await
+    }
+
+    /// Closes the gate again for a hold that lapsed (its session ended),
+    /// under the same token, marked as lapsed: the `open` that ends it fails
+    /// with [`GateError::Lapsed`], so that the deployer learns that the
+    /// gate was open for a while. `jobwire gate close` in steps does this
+    /// when its holder's session ends.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn demo(gate: &jobwire::gate::postgres::PgGate, lost: jobwire::gate::postgres::PgHold) -> Result<(), jobwire::gate::GateError> {
+    /// let again = gate.close_again(lost.held(), Duration::from_secs(60)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn close_again(&self, lapsed: &Held, timeout: Duration) -> Result<PgHold, GateError> {
+        let holder = lapsed.token.split('-').next().unwrap_or("deployer");
+        self.close_as(holder, lapsed.token.clone(), true, timeout)
+            .await
+    }
+
+    async fn close_as(
+        &self,
+        holder: &str,
+        token: String,
+        lapsed: bool,
+        timeout: Duration,
+    ) -> Result<PgHold, GateError> {
+        let mut session = self.deployer_session(&token, lapsed).await?;
         let won: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(self.mutex_key())
             .fetch_one(&mut session)
@@ -166,6 +288,7 @@ impl PgGate {
             .execute(&mut session)
             .await
             .map_err(store)?;
+        let deadline = Instant::now() + timeout;
         let waited = sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(self.key)
             .execute(&mut session)
@@ -177,7 +300,7 @@ impl PgGate {
                 let _ = session.close().await;
                 return Err(GateError::StillRunning {
                     waited: timeout,
-                    running: format!("{passes} worker(s) still running gated jobs"),
+                    running: format!("{passes} worker(s) still hold a pass"),
                 });
             }
             Err(error) => return Err(store(error)),
@@ -186,6 +309,16 @@ impl PgGate {
             .execute(&mut session)
             .await
             .map_err(store)?;
+        // Every shared lock is given back; a pass whose session ended while
+        // its gated jobs still run is a row, and is waited for too.
+        let left = self.wait_for_pass_rows(&mut session, deadline).await?;
+        if left > 0 {
+            let _ = session.close().await;
+            return Err(GateError::StillRunning {
+                waited: timeout,
+                running: format!("{left} worker(s) still winding down gated jobs after losing their gate session"),
+            });
+        }
         tracing::info!(holder, gate = %self.name, "jobwire gate closed");
         Ok(PgHold {
             session,
@@ -217,7 +350,9 @@ impl PgGate {
         .fetch_all(&mut session)
         .await
         .map_err(store)?;
+        self.passes_table(&mut session).await?;
         let mut ended = false;
+        let mut lapsed = false;
         for row in rows {
             let pid: i32 = row.try_get("pid").map_err(store)?;
             let application: String = row.try_get("application_name").unwrap_or_default();
@@ -226,24 +361,68 @@ impl PgGate {
                     "the gate is held by `{application}`, not by this token"
                 )));
             }
+            lapsed |= application.starts_with(LAPSED);
+            // Said before the session ends: its holder then knows that it
+            // was opened, not lost.
+            let held = application
+                .strip_prefix(HELD)
+                .or_else(|| application.strip_prefix(LAPSED))
+                .unwrap_or(&application);
+            sqlx::query(
+                "INSERT INTO jobwire_gate_opened (token) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
+            .bind(held)
+            .execute(&mut session)
+            .await
+            .map_err(store)?;
             ended |= sqlx::query_scalar::<_, bool>("SELECT pg_terminate_backend($1)")
                 .bind(pid)
                 .fetch_one(&mut session)
                 .await
                 .map_err(store)?;
         }
-        if ended {
+        if ended && lapsed {
+            Err(GateError::Lapsed(
+                "the hold's session ended while it was held, and the gate was closed again only after that".to_owned(),
+            ))
+        } else if ended {
             Ok(())
         } else {
             Err(GateError::NotHolder("the gate is open".to_owned()))
         }
     }
 
-    /// How many workers hold a pass.
+    /// Whether `open` ended the hold under `held`'s token on purpose; when
+    /// its session has ended otherwise, the hold lapsed.
+    ///
+    /// ```no_run
+    /// # async fn demo(gate: &jobwire::gate::postgres::PgGate, held: &jobwire::gate::Held) -> Result<(), jobwire::gate::GateError> {
+    /// if !gate.was_opened(held).await? { /* the session was lost */ }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn was_opened(&self, held: &Held) -> Result<bool, GateError> {
+        let mut session = self.options.clone().connect().await.map_err(store)?;
+        self.passes_table(&mut session).await?;
+        // The markers of a day ago are of no use to anyone.
+        sqlx::query("DELETE FROM jobwire_gate_opened WHERE at < now() - interval '1 day'")
+            .execute(&mut session)
+            .await
+            .map_err(store)?;
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobwire_gate_opened WHERE token = $1)")
+            .bind(&held.token)
+            .fetch_one(&mut session)
+            .await
+            .map_err(store)
+    }
+
+    /// How many workers hold a pass: a shared lock, or an unexpired pass
+    /// row whose session ended.
     async fn passes(&self) -> Result<u64, GateError> {
         let mut session = self.options.clone().connect().await.map_err(store)?;
+        self.passes_table(&mut session).await?;
         let (class, object) = parts(self.key);
-        let count: i64 = sqlx::query_scalar(
+        let locks: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1
                AND objid = $2 AND objsubid = 1 AND mode = 'ShareLock' AND granted
                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -253,7 +432,14 @@ impl PgGate {
         .fetch_one(&mut session)
         .await
         .map_err(store)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        let rows: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM jobwire_gate_passes WHERE gate = $1 AND until > now()",
+        )
+        .bind(&self.name)
+        .fetch_one(&mut session)
+        .await
+        .map_err(store)?;
+        Ok(u64::try_from(locks.max(rows)).unwrap_or(0))
     }
 
     /// Who holds the gate, since when, and how many workers still hold a
@@ -289,7 +475,8 @@ impl PgGate {
                     closed: true,
                     holder: Some(
                         application
-                            .strip_prefix("jobwire-gate ")
+                            .strip_prefix(HELD)
+                            .or_else(|| application.strip_prefix(LAPSED))
                             .unwrap_or(&application)
                             .to_owned(),
                     ),
@@ -322,6 +509,12 @@ impl PgGate {
                 .await
                 .map_err(store)?;
             *session = Some(connection);
+        }
+        if let Some(connection) = session.as_mut() {
+            if let Err(error) = self.passes_table(connection).await {
+                *session = None;
+                return Err(error);
+            }
         }
         let Some(connection) = session.as_mut() else {
             return Err(store("no session"));
@@ -385,7 +578,10 @@ impl PgHold {
         self.session.ping().await.is_ok()
     }
 
-    /// Opens the gate: ends the session, which releases both locks.
+    /// Opens the gate: ends the session, which releases both locks. Fails
+    /// with [`GateError::Lapsed`] when the session had ended before (a
+    /// terminated backend, a restart, a lost connection): the gate was
+    /// open since then, and gated jobs may have run.
     ///
     /// ```no_run
     /// # async fn demo(hold: jobwire::gate::postgres::PgHold) -> Result<(), jobwire::gate::GateError> {
@@ -393,50 +589,114 @@ impl PgHold {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn open(self) -> Result<(), GateError> {
+    pub async fn open(mut self) -> Result<(), GateError> {
+        if !self.alive().await {
+            return Err(GateError::Lapsed(
+                "the gate's PostgreSQL session ended while it was held".to_owned(),
+            ));
+        }
         self.session.close().await.map_err(store)?;
         tracing::info!("jobwire gate opened");
         Ok(())
     }
 }
 
+impl PgGate {
+    /// Whether the worker's pass row is due for renewal.
+    fn renewal_due(&self) -> bool {
+        let renewed = self.renewed.lock().unwrap_or_else(|e| e.into_inner());
+        renewed.is_none_or(|at| at.elapsed() >= PASS_LEASE / 3)
+    }
+
+    fn renewed_now(&self, now: Option<Instant>) {
+        *self.renewed.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+}
+
 impl Gate for PgGate {
     async fn enter(&self) -> Result<bool, GateError> {
-        let key = self.key;
-        self.with_session(move |c| {
-            Box::pin(async move {
-                sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock_shared($1)")
-                    .bind(key)
-                    .fetch_one(c)
-                    .await
+        let (key, gate, worker) = (self.key, self.name.clone(), self.worker.clone());
+        let lease = i64::try_from(PASS_LEASE.as_millis()).unwrap_or(i64::MAX);
+        let entered = self
+            .with_session(move |c| {
+                Box::pin(async move {
+                    let granted =
+                        sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock_shared($1)")
+                            .bind(key)
+                            .fetch_one(&mut *c)
+                            .await?;
+                    if granted {
+                        // The pass's row, before any gated job is claimed.
+                        sqlx::query(
+                            "INSERT INTO jobwire_gate_passes (gate, worker, until)
+                             VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+                             ON CONFLICT (gate, worker) DO UPDATE SET until = EXCLUDED.until",
+                        )
+                        .bind(gate)
+                        .bind(worker)
+                        .bind(lease)
+                        .execute(&mut *c)
+                        .await?;
+                    }
+                    Ok(granted)
+                })
             })
-        })
-        .await
+            .await?;
+        if entered {
+            self.renewed_now(Some(Instant::now()));
+        }
+        Ok(entered)
     }
 
     async fn closing(&self) -> Result<bool, GateError> {
         let (class, object) = parts(self.key);
-        self.with_session(move |c| {
-            Box::pin(async move {
-                sqlx::query_scalar::<_, bool>(
-                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
-                       AND classid = $1 AND objid = $2 AND objsubid = 1 AND mode = 'ExclusiveLock'
-                       AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
-                )
-                .bind(class)
-                .bind(object)
-                .fetch_one(c)
-                .await
+        let renew = self.renewal_due();
+        let (gate, worker) = (self.name.clone(), self.worker.clone());
+        let lease = i64::try_from(PASS_LEASE.as_millis()).unwrap_or(i64::MAX);
+        let closing = self
+            .with_session(move |c| {
+                Box::pin(async move {
+                    if renew {
+                        sqlx::query(
+                            "UPDATE jobwire_gate_passes SET until = now() + $3 * interval '1 millisecond'
+                             WHERE gate = $1 AND worker = $2",
+                        )
+                        .bind(gate)
+                        .bind(worker)
+                        .bind(lease)
+                        .execute(&mut *c)
+                        .await?;
+                    }
+                    sqlx::query_scalar::<_, bool>(
+                        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+                           AND classid = $1 AND objid = $2 AND objsubid = 1 AND mode = 'ExclusiveLock'
+                           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+                    )
+                    .bind(class)
+                    .bind(object)
+                    .fetch_one(&mut *c)
+                    .await
+                })
             })
-        })
-        .await
+            .await;
+        if renew && closing.is_ok() {
+            self.renewed_now(Some(Instant::now()));
+        }
+        closing
     }
 
     async fn leave(&self) -> Result<(), GateError> {
-        self.with_session(|c| {
+        let (gate, worker) = (self.name.clone(), self.worker.clone());
+        self.renewed_now(None);
+        self.with_session(move |c| {
             Box::pin(async move {
+                sqlx::query("DELETE FROM jobwire_gate_passes WHERE gate = $1 AND worker = $2")
+                    .bind(gate)
+                    .bind(worker)
+                    .execute(&mut *c)
+                    .await?;
                 sqlx::query("SELECT pg_advisory_unlock_all()")
-                    .execute(c)
+                    .execute(&mut *c)
                     .await
                     .map(drop)
             })

@@ -118,6 +118,7 @@ impl<'a> JsonArgs<'a> {
         };
         let mut scan = Scan::open(text).map_err(|_| syntax())?;
         let mut fields: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(8);
+        let mut seen = Seen::default();
         let mut first = true;
         loop {
             let at = crate::wire::whitespace(text.as_bytes(), scan.pos);
@@ -137,7 +138,7 @@ impl<'a> JsonArgs<'a> {
                     return Err(syntax());
                 }
             };
-            if fields.iter().any(|(k, _)| *k == key) {
+            if seen.repeats(&fields, &key) {
                 // Report a syntax error further on first, as a typed line would.
                 if skip_value(text.as_bytes(), start).is_err() {
                     return Err(syntax());
@@ -320,6 +321,44 @@ impl<'a> JsonArgs<'a> {
 
     fn position(&self, key: &str) -> Option<usize> {
         self.fields.iter().position(|(k, _)| k == key)
+    }
+}
+
+/// The keys read so far, for the duplicate check: a scan of the few
+/// fields of a usual object, and a hash set of the keys beyond that, so a
+/// hostile object of 60,000 keys costs linear time, not quadratic.
+#[derive(Default)]
+struct Seen {
+    /// The keys' hashes, once the object is wider than [`Seen::SCAN`].
+    hashes: Option<std::collections::HashMap<u64, u32>>,
+    state: std::collections::hash_map::RandomState,
+}
+
+impl Seen {
+    /// Up to this many fields, a linear scan is cheaper than hashing.
+    const SCAN: usize = 16;
+
+    /// Whether `key` is among `fields` already; remembers it if not (the
+    /// caller pushes it next).
+    fn repeats(&mut self, fields: &[(Cow<'_, str>, Cow<'_, str>)], key: &str) -> bool {
+        use std::hash::BuildHasher;
+        if fields.len() < Self::SCAN {
+            return fields.iter().any(|(k, _)| k == key);
+        }
+        let state = &self.state;
+        let hashes = self.hashes.get_or_insert_with(|| {
+            let mut hashes = std::collections::HashMap::with_capacity(fields.len() * 2);
+            for (k, _) in fields {
+                *hashes.entry(state.hash_one(k.as_ref())).or_insert(0) += 1;
+            }
+            hashes
+        });
+        let hash = state.hash_one(key);
+        let count = hashes.entry(hash).or_insert(0);
+        *count += 1;
+        // A hash seen before is a repeat or a collision: only then compare
+        // the keys themselves.
+        *count > 1 && fields.iter().any(|(k, _)| k == key)
     }
 }
 

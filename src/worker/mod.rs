@@ -45,6 +45,7 @@
 //! runnable at once, without counting an attempt. No claimed job is lost,
 //! and none is left locked.
 
+mod gating;
 mod policy;
 mod signal;
 
@@ -56,14 +57,14 @@ use crate::context::{Checkpoint, CheckpointError};
 use crate::gate::{Gate, Gated, NoGate};
 use crate::wire::Header;
 use crate::{Cancellation, Delivery, Outcome, RegistryError, Router};
+use gating::{Gating, Running, Slot, GATE_EVERY};
 use policy::{decide, Facts};
 use std::any::Any;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -361,18 +362,12 @@ impl<B: Backend, G: Gate> Worker<B, G> {
             config,
             gate,
         } = self;
-        let gating = !matches!(&config.gated, Gated::Jobs(names) if names.is_empty());
-        let skipped_names: Vec<String> = match &config.gated {
-            Gated::Jobs(names) => names.clone(),
-            Gated::All => Vec::new(),
-        };
+        let mut gating = Gating::new(gate, config.gated.clone());
+        let skipped_names: Vec<String> = gating.skipped().into_iter().map(str::to_owned).collect();
         let skipped: Vec<&str> = skipped_names.iter().map(String::as_str).collect();
-        // Whether this worker holds a pass, and has paused gated jobs.
-        let mut holding = false;
-        let mut gate_paused = false;
         let config = Arc::new(config);
         let tally = Arc::new(Tally::default());
-        let running: Running<B::Key> = Arc::new(Mutex::new(HashMap::new()));
+        let running: Running<B::Key> = Arc::default();
         let keeper_stop = Cancellation::new();
         let keeper = tokio::spawn(keep_leases(
             Arc::clone(&backend),
@@ -417,49 +412,9 @@ impl<B: Backend, G: Gate> Worker<B, G> {
             let batching = queue_busy
                 && free < batch
                 && free_since.is_some_and(|since| since.elapsed() < COALESCE);
-            // The gate: with a pass, gated jobs may be claimed, unless a
-            // close is pending; without one, take one if the gate is open.
-            let mut open = true;
-            if gating {
-                open = if holding {
-                    match gate.closing().await {
-                        Ok(closing) => !closing,
-                        Err(error) => {
-                            tracing::warn!(%error, "jobwire worker lost its gate pass; gated jobs wait until it has one again");
-                            holding = false;
-                            false
-                        }
-                    }
-                } else {
-                    match gate.enter().await {
-                        Ok(entered) => {
-                            holding = entered;
-                            entered
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, "jobwire worker cannot read its gate; gated jobs wait");
-                            false
-                        }
-                    }
-                };
-                if !open {
-                    let gated_running = pause_gated(&running);
-                    if !gate_paused {
-                        gate_paused = true;
-                        tracing::info!(worker = %config.name, gated_running, "jobwire worker paused gated jobs: the deploy gate is closing or closed");
-                    }
-                    if holding && gated_running == 0 {
-                        if let Err(error) = gate.leave().await {
-                            tracing::warn!(%error, "jobwire worker could not give its gate pass back");
-                        }
-                        holding = false;
-                    }
-                } else if gate_paused {
-                    gate_paused = false;
-                    tracing::info!(worker = %config.name, "jobwire worker resumed gated jobs: the deploy gate is open");
-                }
-            }
-            let all_gated = !open && matches!(config.gated, Gated::All);
+            // The gate: see `gating`.
+            let open = gating.look(&running, &config.name).await;
+            let all_gated = !open && gating.all();
             let mut claimed = false;
             if free > 0 && !paused && !batching && !all_gated {
                 let mut request = ClaimRequest::new(&queues, free, config.lease, &config.name);
@@ -478,14 +433,20 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                         for claim in claims {
                             next_id += 1;
                             let cancel = Cancellation::new();
-                            let gated = gating
-                                && match &config.gated {
-                                    Gated::All => true,
-                                    Gated::Jobs(_) => Header::read(&claim.payload)
-                                        .is_ok_and(|header| config.gated.covers(header.job())),
-                                };
+                            let gated = gating.all()
+                                || (gating.active()
+                                    && Header::read(&claim.payload)
+                                        .is_ok_and(|header| gating.covers(header.job())));
                             if let Ok(mut running) = running.lock() {
-                                running.insert(next_id, (claim.key.clone(), cancel.clone(), gated));
+                                running.insert(
+                                    next_id,
+                                    Slot {
+                                        key: claim.key.clone(),
+                                        cancel: cancel.clone(),
+                                        gated,
+                                        settling: false,
+                                    },
+                                );
                             }
                             jobs.spawn(perform(
                                 Arc::clone(&backend),
@@ -522,11 +483,8 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                 () = tokio::time::sleep(backoff), if paused => paused = false,
                 () = tokio::time::sleep(COALESCE), if batching => {}
                 // With a pass, or paused: look at the gate again soon.
-                () = tokio::time::sleep(GATE_EVERY), if gating && (holding || gate_paused) => {}
+                () = tokio::time::sleep(GATE_EVERY), if gating.watching() => {}
             }
-        }
-        if holding {
-            let _ = gate.leave().await;
         }
 
         // Shutdown: stop claiming, tell every running job, wait within the
@@ -534,8 +492,8 @@ impl<B: Backend, G: Gate> Worker<B, G> {
         let deadline = Instant::now() + config.shutdown_budget;
         tracing::info!(worker = %config.name, running = jobs.len(), budget = ?config.shutdown_budget, "jobwire worker shutting down");
         if let Ok(running) = running.lock() {
-            for (_, cancel, _) in running.values() {
-                cancel.cancel_by(deadline);
+            for slot in running.values() {
+                slot.cancel.cancel_by(deadline);
             }
         }
         let tokio_deadline = tokio::time::Instant::from_std(deadline);
@@ -545,11 +503,22 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                 Err(_) => break,
             }
         }
+        // The budget is a promise: a job that is awaiting stops at its await;
+        // one that never yields (a handler that computes without awaiting)
+        // cannot be stopped, so it is left behind, not waited for. Its claim
+        // is put back below; if it ever ends, its settlement is fenced.
         jobs.abort_all();
-        while jobs.join_next().await.is_some() {}
+        let _ = tokio::time::timeout(ABORT_GRACE, async {
+            while jobs.join_next().await.is_some() {}
+        })
+        .await;
+        if !jobs.is_empty() {
+            tracing::warn!(worker = %config.name, jobs = jobs.len(), "jobs still hold their threads at the shutdown deadline (they never yield): left behind, and put back");
+        }
+        jobs.detach_all();
         let abandoned: Vec<B::Key> = running
             .lock()
-            .map(|mut running| running.drain().map(|(_, (key, _, _))| key).collect())
+            .map(|mut running| running.drain().map(|(_, slot)| slot.key).collect())
             .unwrap_or_default();
         for key in &abandoned {
             let data = backend.lend(key);
@@ -566,6 +535,8 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                 }
             }
         }
+        // No job of this worker runs any more: the pass goes back.
+        gating.leave(&config.name).await;
         // The leases are kept until every claim is settled, not one moment less.
         keeper_stop.cancel();
         let _ = keeper.await;
@@ -583,32 +554,12 @@ impl<B: Backend, G: Gate> fmt::Debug for Worker<B, G> {
     }
 }
 
-/// How often a worker holding a gate pass (or paused by the gate) looks at
-/// the gate between claims.
-const GATE_EVERY: Duration = Duration::from_millis(250);
-
-/// Fires the cancellation of every gated job running (iterable jobs
-/// checkpoint and yield); returns how many there are.
-fn pause_gated<K>(running: &Running<K>) -> usize {
-    running
-        .lock()
-        .map(|running| {
-            running
-                .values()
-                .filter(|(_, _, gated)| *gated)
-                .map(|(_, cancel, _)| cancel.cancel())
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 /// How long a freed slot waits for others while the queue is busy.
 const COALESCE: Duration = Duration::from_millis(2);
 
-/// The claims in flight: their key, and the signal that stops them.
-/// Each entry: the claim's key, its cancellation, and whether the job is
-/// gated.
-type Running<K> = Arc<Mutex<HashMap<u64, (K, Cancellation, bool)>>>;
+/// How long aborted jobs get to end at the shutdown deadline before they
+/// are left behind.
+const ABORT_GRACE: Duration = Duration::from_millis(100);
 
 /// Performs one claimed job and settles it.
 #[allow(clippy::too_many_arguments)]
@@ -675,6 +626,11 @@ async fn perform<B: Backend>(
                 config.resume_delay,
             );
             let settlement = decision.settlement(&outcome);
+            if let Ok(mut running) = running.lock() {
+                if let Some(slot) = running.get_mut(&slot) {
+                    slot.settling = true;
+                }
+            }
             let settled = settle_with_retries(&*backend, &claim.key, data, settlement).await;
             // Counted once the queue took the settlement: a fenced claim's
             // work does not count as performed.
@@ -777,26 +733,36 @@ async fn keep_leases<B: Backend>(
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let held: Vec<(u64, B::Key, Cancellation)> = running
+        let held: Vec<(u64, B::Key)> = running
             .lock()
             .map(|running| {
                 running
                     .iter()
-                    .map(|(slot, (key, cancel, _))| (*slot, key.clone(), cancel.clone()))
+                    .map(|(slot, held)| (*slot, held.key.clone()))
                     .collect()
             })
             .unwrap_or_default();
         if held.is_empty() {
             continue;
         }
-        let keys: Vec<B::Key> = held.iter().map(|(_, key, _)| key.clone()).collect();
+        let keys: Vec<B::Key> = held.iter().map(|(_, key)| key.clone()).collect();
         match backend.renew(&keys, lease).await {
-            Ok(lost) => {
-                for (_, key, cancel) in held.iter().filter(|(_, key, _)| lost.contains(key)) {
-                    tracing::warn!(claim = ?key, "lost a claim while its job ran; telling the job to stop");
-                    cancel.cancel();
+            Ok(lost) if !lost.is_empty() => {
+                // A claim missing from the renewal may just have been settled
+                // meanwhile (an acknowledgement deletes its row): only a job
+                // that is still running, not settling, has really lost it. A
+                // settlement that finds its claim lost is told by the fence.
+                let Ok(running) = running.lock() else {
+                    continue;
+                };
+                for (slot, key) in held.iter().filter(|(_, key)| lost.contains(key)) {
+                    if let Some(slot) = running.get(slot).filter(|s| !s.settling && s.key == *key) {
+                        tracing::warn!(claim = ?key, "lost a claim while its job ran; telling the job to stop");
+                        slot.cancel.cancel();
+                    }
                 }
             }
+            Ok(_) => {}
             Err(error) => tracing::warn!(%error, "could not renew leases; retrying"),
         }
     }

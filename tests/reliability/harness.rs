@@ -637,16 +637,26 @@ impl Settings {
     }
 }
 
-/// A worker process: this binary again, in the worker role.
+/// A worker process: this binary again, in the worker role. Its log
+/// (warnings and errors, or what `JOBWIRE_TEST_LOG` says) goes to a file of
+/// its own, which [`WorkerProcess::log`] reads.
 pub struct WorkerProcess {
     pub name: String,
     child: Option<std::process::Child>,
+    log: PathBuf,
 }
 
 impl WorkerProcess {
     /// Starts a worker process on `db`.
     pub fn start(db: &Db, settings: &Settings) -> WorkerProcess {
         let millis = |d: Duration| d.as_millis().to_string();
+        let log = std::env::temp_dir().join(format!(
+            "jobwire-worker-{}-{}-{}.log",
+            settings.name,
+            std::process::id(),
+            now_ms()
+        ));
+        let log_file = std::fs::File::create(&log).expect("a worker log");
         let child = Command::new(std::env::current_exe().expect("this binary"))
             .env("JOBWIRE_TEST_ROLE", "worker")
             .envs(db.env())
@@ -662,12 +672,24 @@ impl WorkerProcess {
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .stderr(log_file)
             .spawn()
             .expect("starts a worker process");
         WorkerProcess {
             name: settings.name.clone(),
             child: Some(child),
+            log,
         }
+    }
+
+    /// What the worker has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Where the worker logs.
+    pub fn log_path(&self) -> PathBuf {
+        self.log.clone()
     }
 
     fn pid(&self) -> u32 {
@@ -763,6 +785,15 @@ pub fn child(role: &str) -> std::process::ExitCode {
         eprintln!("unknown role {role}");
         return std::process::ExitCode::FAILURE;
     }
+    let level = std::env::var("JOBWIRE_TEST_LOG")
+        .ok()
+        .and_then(|level| level.parse().ok())
+        .unwrap_or(tracing::Level::WARN);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(level)
+        .init();
     match block_on(work()) {
         Ok(report) => {
             println!(

@@ -69,7 +69,8 @@ fn sigterm(db: Db, transactional: bool) {
         let report = first.stop(Duration::from_secs(30)).await;
         assert_eq!((report.released, report.retried), (0, 0), "{report}");
         let (attempt, defers, wait) = queue.row(id).await.expect("put back");
-        assert_eq!((attempt, defers, wait.as_str()), (0, 1, "interrupted"));
+        // An interruption is neither an attempt nor a deferral.
+        assert_eq!((attempt, defers, wait.as_str()), (0, 0, "interrupted"));
         let resumed_at = queue.progress(id).await.unwrap_or(0);
         assert!(resumed_at < ITEMS, "stopped in the middle");
         let second = WorkerProcess::start(&db, &Settings::new("second"));

@@ -23,12 +23,13 @@
 //! ```
 
 use crate::backend::{
-    Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey, SettleError, Settlement,
+    storable, unreadable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
+    SettleError, Settlement,
 };
 use crate::context::TaskId;
 use crate::drain::{Place, Waiting};
 use crate::wire::Header;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -259,7 +260,7 @@ impl Postgres {
 }
 
 /// The schema version this build applies.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 /// Applies the schema under the migration lock, unless it is there already:
 /// its DDL locks the queue's table, and a worker starting must not stall (or
@@ -411,13 +412,21 @@ fn fenced(rows: u64) -> Result<(), SettleError<sqlx::Error>> {
 
 const ACK: &str = "DELETE FROM jobwire_jobs WHERE id = $1 AND epoch = $2 AND state = 'running'";
 
+/// Only a deferral counts as one; new bytes are newly seen (the deploy
+/// window counts from them).
 const RESCHEDULE: &str = "UPDATE jobwire_jobs
-     SET state = 'ready', run_at = now() + $3 * interval '1 millisecond', defers = defers + 1,
-         wait = $4, payload = COALESCE($5, payload)
+     SET state = 'ready', run_at = now() + $3 * interval '1 millisecond',
+         defers = defers + (CASE WHEN $4 = 'deferred' THEN 1 ELSE 0 END),
+         wait = $4, payload = COALESCE($5, payload),
+         first_seen = CASE WHEN $5 IS NULL THEN first_seen ELSE now() END,
+         progressed = false
      WHERE id = $1 AND epoch = $2 AND state = 'running'";
 
+/// New bytes: the deploy window counts from now, and a lease that runs out
+/// after this does not count an attempt.
 const CHECKPOINT: &str =
-    "UPDATE jobwire_jobs SET payload = $3 WHERE id = $1 AND epoch = $2 AND state = 'running'";
+    "UPDATE jobwire_jobs SET payload = $3, first_seen = now(), progressed = true
+     WHERE id = $1 AND epoch = $2 AND state = 'running'";
 
 impl Backend for Postgres {
     type Key = RowKey;
@@ -447,8 +456,10 @@ impl Backend for Postgres {
             return Ok(Vec::new());
         }
         // A running row whose lease ran out (`run_at` is its lease) is
-        // claimable again, and that claim counts an attempt: the job may be
-        // what killed its worker.
+        // claimable again, and that claim counts an attempt (the job may be
+        // what killed its worker), unless the claim made progress first. A
+        // time no clock can show (`infinity`) reads as NULL, and its row is
+        // dead-lettered below instead of failing the whole claim.
         let rows = sqlx::query(
             "WITH picked AS (
                  SELECT id FROM jobwire_jobs
@@ -460,12 +471,14 @@ impl Backend for Postgres {
              UPDATE jobwire_jobs AS j
              SET state = 'running',
                  epoch = j.epoch + 1,
-                 attempt = j.attempt + (CASE WHEN j.state = 'running' THEN 1 ELSE 0 END),
+                 attempt = j.attempt + (CASE WHEN j.state = 'running' AND NOT j.progressed THEN 1 ELSE 0 END),
+                 progressed = false,
                  run_at = now() + $4 * interval '1 millisecond',
                  worker = $5
              FROM picked WHERE j.id = picked.id
              RETURNING j.id, j.epoch, j.queue, j.payload, j.attempt, j.defers,
-                       (extract(epoch FROM j.first_seen) * 1000)::bigint AS first_seen",
+                       CASE WHEN isfinite(j.first_seen)
+                            THEN (extract(epoch FROM j.first_seen) * 1000)::bigint END AS first_seen",
         )
         .bind(request.queues)
         .bind(request.skip)
@@ -474,24 +487,29 @@ impl Backend for Postgres {
         .bind(request.worker)
         .fetch_all(&self.pool)
         .await?;
-        let mut claims = rows
-            .iter()
-            .map(|row| {
-                let first_seen: i64 = row.try_get("first_seen")?;
-                Ok(Claim {
-                    key: RowKey {
-                        id: row.try_get("id")?,
-                        epoch: row.try_get("epoch")?,
-                    },
-                    queue: row.try_get("queue")?,
-                    payload: row.try_get("payload")?,
-                    attempt: count(row.try_get("attempt")?),
-                    defers: count(row.try_get("defers")?),
-                    first_seen: UNIX_EPOCH
-                        + Duration::from_millis(u64::try_from(first_seen).unwrap_or(0)),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // Each row is read on its own: one that cannot be read is
+        // dead-lettered by itself, as stored, and its batch-mates go on.
+        let mut claims = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key = RowKey {
+                id: row.try_get("id")?,
+                epoch: row.try_get("epoch")?,
+            };
+            match read_claim(row, key) {
+                Ok(claim) => claims.push(claim),
+                Err(error) => {
+                    let reason = unreadable(&error);
+                    tracing::error!(claim = %key, %reason, "jobwire dead-letters a queue row it cannot read");
+                    let settlement = Settlement::DeadLetter {
+                        reason: &reason,
+                        payload: None,
+                    };
+                    if let Err(error) = self.settle(&key, self.lend(&key), settlement).await {
+                        tracing::error!(claim = %key, %error, "could not dead-letter an unreadable row; its lease will run out");
+                    }
+                }
+            }
+        }
         claims.sort_by_key(|claim| claim.key.id);
         Ok(claims)
     }
@@ -610,13 +628,15 @@ impl Backend for Postgres {
                     "UPDATE jobwire_jobs
                      SET state = 'ready', run_at = now() + $3 * interval '1 millisecond',
                          attempt = attempt + 1, wait = 'retrying', last_error = $4,
-                         payload = COALESCE($5, payload)
+                         payload = COALESCE($5, payload),
+                         first_seen = CASE WHEN $5 IS NULL THEN first_seen ELSE now() END,
+                         progressed = false
                      WHERE id = $1 AND epoch = $2 AND state = 'running'",
                 )
                 .bind(key.id)
                 .bind(key.epoch)
                 .bind(delay_millis(at))
-                .bind(error)
+                .bind(storable(error).into_owned())
                 .bind(payload.filter(|_| begun.is_none()))
                 .execute(&self.pool)
                 .await
@@ -638,7 +658,7 @@ impl Backend for Postgres {
                 .bind(key.id)
                 .bind(key.epoch)
                 .bind(payload.filter(|_| begun.is_none()))
-                .bind(reason)
+                .bind(storable(reason).into_owned())
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?
@@ -687,4 +707,23 @@ impl Backend for Postgres {
     fn task_id(key: &RowKey) -> TaskId<'_> {
         TaskId::Int(key.id)
     }
+}
+
+/// A claimed row as a claim; the error names the column that cannot be read.
+fn read_claim(row: &PgRow, key: RowKey) -> Result<Claim<RowKey>, sqlx::Error> {
+    let first_seen: Option<i64> = row.try_get("first_seen")?;
+    let Some(first_seen) = first_seen else {
+        return Err(sqlx::Error::ColumnDecode {
+            index: "first_seen".to_owned(),
+            source: "not a time a clock can show (infinity)".into(),
+        });
+    };
+    Ok(Claim {
+        key,
+        queue: row.try_get("queue")?,
+        payload: row.try_get("payload")?,
+        attempt: count(row.try_get("attempt")?),
+        defers: count(row.try_get("defers")?),
+        first_seen: UNIX_EPOCH + Duration::from_millis(u64::try_from(first_seen).unwrap_or(0)),
+    })
 }

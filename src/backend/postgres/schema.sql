@@ -1,4 +1,4 @@
--- jobwire's PostgreSQL queue, version 1. Applied by `Postgres::connect` (or
+-- jobwire's PostgreSQL queue, version 2. Applied by `Postgres::connect` (or
 -- `Postgres::migrate`) under an advisory lock, so that workers starting
 -- together do not race; print it with `Postgres::SCHEMA` to apply it
 -- yourself. The tables live in the connection's search_path.
@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS jobwire_jobs (
 );
 
 CREATE INDEX IF NOT EXISTS jobwire_jobs_claimable ON jobwire_jobs (queue, run_at, id);
+
+-- Version 2. Set by a checkpoint: the claim made progress, so a lease that
+-- runs out after it does not count an attempt. A 0.2 worker ignores it.
+ALTER TABLE jobwire_jobs ADD COLUMN IF NOT EXISTS progressed BOOLEAN NOT NULL DEFAULT false;
 
 CREATE OR REPLACE FUNCTION jobwire_jobs_header() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -77,4 +81,4 @@ CREATE TABLE IF NOT EXISTS jobwire_dead (
 -- Which versions of this schema are applied: `migrate` applies nothing (and
 -- takes no table lock) when the newest is there.
 CREATE TABLE IF NOT EXISTS jobwire_schema (version INTEGER PRIMARY KEY);
-INSERT INTO jobwire_schema (version) VALUES (1) ON CONFLICT DO NOTHING;
+INSERT INTO jobwire_schema (version) VALUES (1), (2) ON CONFLICT DO NOTHING;

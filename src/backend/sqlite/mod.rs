@@ -21,11 +21,13 @@
 //! ```
 
 use crate::backend::{
-    Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey, SettleError, Settlement,
+    storable, unreadable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
+    SettleError, Settlement,
 };
 use crate::context::TaskId;
 use crate::drain::{Place, Waiting};
 use crate::wire::Header;
+use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -124,6 +126,22 @@ impl Sqlite {
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::raw_sql(Self::SCHEMA).execute(&mut *tx).await?;
+        // Version 2: a version 1 table gains `progressed`.
+        let progressed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pragma_table_info('jobwire_jobs') WHERE name = 'progressed'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if progressed == 0 {
+            sqlx::raw_sql(
+                "ALTER TABLE jobwire_jobs ADD COLUMN progressed INTEGER NOT NULL DEFAULT 0",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::raw_sql("INSERT OR IGNORE INTO jobwire_schema (version) VALUES (2)")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     }
 
@@ -151,9 +169,17 @@ impl Sqlite {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// Rows are input (any producer, in any language, may have written
+    /// them): text that is not UTF-8 is read as bytes, so one bad row never
+    /// hides the rest. A job name that is not UTF-8 is `None` (unreadable),
+    /// and a queue or reason that is not is shown with U+FFFD in place of
+    /// the bad bytes.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT id, job_id, queue, job, payload, reason, attempt FROM jobwire_dead ORDER BY id",
+            "SELECT id, job_id, CAST(queue AS BLOB) AS queue, CAST(job AS BLOB) AS job,
+                    CAST(payload AS BLOB) AS payload, CAST(reason AS BLOB) AS reason, attempt
+             FROM jobwire_dead ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -161,12 +187,16 @@ impl Sqlite {
             .map(|row| {
                 Ok(DeadLetter {
                     id: row.try_get("id")?,
-                    job_id: row.try_get("job_id")?,
-                    queue: row.try_get("queue")?,
-                    job: row.try_get("job")?,
-                    payload: row.try_get("payload")?,
-                    reason: row.try_get("reason")?,
-                    attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
+                    job_id: row.try_get::<i64, _>("job_id").unwrap_or(0),
+                    queue: lossy(row, "queue"),
+                    job: utf8(row, "job"),
+                    payload: row
+                        .try_get::<Option<Vec<u8>>, _>("payload")?
+                        .unwrap_or_default(),
+                    reason: lossy(row, "reason"),
+                    attempt: row
+                        .try_get::<i64, _>("attempt")
+                        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
                 })
             })
             .collect()
@@ -186,11 +216,16 @@ impl Sqlite {
     /// ```
     pub async fn waiting(&self) -> Result<Vec<Waiting>, sqlx::Error> {
         let now = millis(SystemTime::now());
+        // Text is read as bytes: a job name that is not UTF-8 is reported
+        // as unreadable (`None`), and the other rows are listed as usual.
         let rows = sqlx::query(
-            "SELECT job, version, state, wait, run_at > ?1 AS later, COUNT(*) AS n, MIN(enqueued_at) AS oldest
+            "SELECT CAST(job AS BLOB) AS job, CAST(version AS BLOB) AS version,
+                    state, CAST(wait AS BLOB) AS wait, run_at > ?1 AS later, COUNT(*) AS n,
+                    MIN(enqueued_at) AS oldest
              FROM jobwire_jobs GROUP BY 1, 2, 3, 4, 5
              UNION ALL
-             SELECT job, version, 'dead', 'dead', 0, COUNT(*), MIN(enqueued_at)
+             SELECT CAST(job AS BLOB), CAST(version AS BLOB), 'dead', 'dead', 0, COUNT(*),
+                    MIN(enqueued_at)
              FROM jobwire_dead GROUP BY 1, 2
              ORDER BY 1, 2",
         )
@@ -200,16 +235,19 @@ impl Sqlite {
         rows.iter()
             .map(|row| {
                 let place = Place::of_row(
-                    &row.try_get::<String, _>("state")?,
-                    &row.try_get::<String, _>("wait")?,
-                    row.try_get("later")?,
+                    &lossy(row, "state"),
+                    &lossy(row, "wait"),
+                    row.try_get("later").unwrap_or(false),
                 );
                 Ok(Waiting::from_row(
-                    row.try_get("job")?,
-                    row.try_get::<Option<String>, _>("version")?.as_deref(),
+                    utf8(row, "job"),
+                    utf8(row, "version").as_deref(),
                     place,
                     u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
-                    row.try_get::<Option<i64>, _>("oldest")?.map(from_millis),
+                    row.try_get::<Option<i64>, _>("oldest")
+                        .ok()
+                        .flatten()
+                        .map(from_millis),
                 ))
             })
             .collect()
@@ -360,13 +398,14 @@ impl Backend for Sqlite {
         let lease = i64::try_from(request.lease.as_millis()).unwrap_or(i64::MAX);
         let queues = serde_json::to_string(request.queues).unwrap_or_else(|_| "[]".to_owned());
         let skip = serde_json::to_string(request.skip).unwrap_or_else(|_| "[]".to_owned());
-        // A lease that ran out counts an attempt: the job may be what killed
-        // its worker.
+        // A lease that ran out counts an attempt (the job may be what killed
+        // its worker), unless the claim made progress (a checkpoint) first.
         let rows = sqlx::query(
             "UPDATE jobwire_jobs
              SET state = 'running',
                  epoch = epoch + 1,
-                 attempt = attempt + (CASE WHEN state = 'running' THEN 1 ELSE 0 END),
+                 attempt = attempt + (CASE WHEN state = 'running' AND progressed = 0 THEN 1 ELSE 0 END),
+                 progressed = 0,
                  run_at = ?1 + ?2,
                  worker = ?3
              WHERE id IN (
@@ -386,22 +425,30 @@ impl Backend for Sqlite {
         .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
         .fetch_all(&self.writer)
         .await?;
-        let mut claims = rows
-            .iter()
-            .map(|row| {
-                Ok(Claim {
-                    key: RowKey {
-                        id: row.try_get("id")?,
-                        epoch: row.try_get("epoch")?,
-                    },
-                    queue: row.try_get("queue")?,
-                    payload: row.try_get("payload")?,
-                    attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
-                    defers: u32::try_from(row.try_get::<i64, _>("defers")?).unwrap_or(u32::MAX),
-                    first_seen: from_millis(row.try_get("first_seen")?),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // Each row is read on its own: one that cannot be read (a payload
+        // stored as a number, a time that is not one) is dead-lettered by
+        // itself, as stored, and its batch-mates go on.
+        let mut claims = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key = RowKey {
+                id: row.try_get("id")?,
+                epoch: row.try_get("epoch")?,
+            };
+            match read_claim(row, key) {
+                Ok(claim) => claims.push(claim),
+                Err(error) => {
+                    let reason = unreadable(&error);
+                    tracing::error!(claim = %key, %reason, "jobwire dead-letters a queue row it cannot read");
+                    let settlement = Settlement::DeadLetter {
+                        reason: &reason,
+                        payload: None,
+                    };
+                    if let Err(error) = self.settle(&key, (), settlement).await {
+                        tracing::error!(claim = %key, %error, "could not dead-letter an unreadable row; its lease will run out");
+                    }
+                }
+            }
+        }
         claims.sort_by_key(|claim| claim.key.id);
         Ok(claims)
     }
@@ -444,10 +491,14 @@ impl Backend for Sqlite {
         let rows = match settlement {
             Settlement::Ack => self.acks.ack(&self.writer, *key).await.map_err(backend)?,
             Settlement::Reschedule { at, payload, wait } => {
+                // Only a deferral counts as one; new bytes are newly seen.
                 let rows = sqlx::query(
                     "UPDATE jobwire_jobs
-                     SET state = 'ready', run_at = ?3, defers = defers + 1, wait = ?4,
-                         payload = COALESCE(?5, payload)
+                     SET state = 'ready', run_at = ?3,
+                         defers = defers + (CASE WHEN ?4 = 'deferred' THEN 1 ELSE 0 END),
+                         wait = ?4, payload = COALESCE(?5, payload),
+                         first_seen = CASE WHEN ?5 IS NULL THEN first_seen ELSE ?6 END,
+                         progressed = 0
                      WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
                 )
                 .bind(key.id)
@@ -455,6 +506,7 @@ impl Backend for Sqlite {
                 .bind(millis(at))
                 .bind(wait.as_str())
                 .bind(payload)
+                .bind(millis(SystemTime::now()))
                 .execute(&self.writer)
                 .await
                 .map_err(backend)?
@@ -465,14 +517,17 @@ impl Backend for Sqlite {
             Settlement::Retry { at, error, payload } => sqlx::query(
                 "UPDATE jobwire_jobs
                  SET state = 'ready', run_at = ?3, attempt = attempt + 1, wait = 'retrying',
-                     last_error = ?4, payload = COALESCE(?5, payload)
+                     last_error = ?4, payload = COALESCE(?5, payload),
+                     first_seen = CASE WHEN ?5 IS NULL THEN first_seen ELSE ?6 END,
+                     progressed = 0
                  WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
             )
             .bind(key.id)
             .bind(key.epoch)
             .bind(millis(at))
-            .bind(error)
+            .bind(storable(error).into_owned())
             .bind(payload)
+            .bind(millis(SystemTime::now()))
             .execute(&self.writer)
             .await
             .map_err(backend)?
@@ -487,14 +542,14 @@ impl Backend for Sqlite {
                     "INSERT INTO jobwire_dead
                          (job_id, queue, job, version, payload, reason, attempt, defers,
                           first_seen, enqueued_at, died_at)
-                     SELECT id, queue, job, version, COALESCE(?3, payload), ?4, attempt, defers,
-                            first_seen, enqueued_at, ?5
+                     SELECT id, queue, job, version, COALESCE(?3, CAST(payload AS BLOB)), ?4,
+                            attempt, defers, first_seen, enqueued_at, ?5
                      FROM jobwire_jobs WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
                 )
                 .bind(key.id)
                 .bind(key.epoch)
                 .bind(payload)
-                .bind(reason)
+                .bind(storable(reason).into_owned())
                 .bind(millis(SystemTime::now()))
                 .execute(&mut *tx)
                 .await
@@ -519,12 +574,16 @@ impl Backend for Sqlite {
         payload: &[u8],
         _data: &mut (),
     ) -> Result<(), SettleError<sqlx::Error>> {
+        // New bytes: the deploy window counts from now, and a lease that
+        // runs out after this does not count an attempt.
         let rows = sqlx::query(
-            "UPDATE jobwire_jobs SET payload = ?3 WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
+            "UPDATE jobwire_jobs SET payload = ?3, first_seen = ?4, progressed = 1
+             WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
         )
         .bind(key.id)
         .bind(key.epoch)
         .bind(payload)
+        .bind(millis(SystemTime::now()))
         .execute(&self.writer)
         .await
         .map_err(SettleError::Backend)?
@@ -550,4 +609,33 @@ fn millis(at: SystemTime) -> i64 {
 /// The time at `millis` since the Unix epoch.
 fn from_millis(millis: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+/// A claimed row as a claim; the error names the column that cannot be read.
+fn read_claim(row: &SqliteRow, key: RowKey) -> Result<Claim<RowKey>, sqlx::Error> {
+    Ok(Claim {
+        key,
+        queue: row.try_get("queue")?,
+        payload: row.try_get("payload")?,
+        attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
+        defers: u32::try_from(row.try_get::<i64, _>("defers")?).unwrap_or(u32::MAX),
+        first_seen: from_millis(row.try_get("first_seen")?),
+    })
+}
+
+/// A text column read as bytes: `None` when NULL or not UTF-8.
+fn utf8(row: &SqliteRow, column: &str) -> Option<String> {
+    row.try_get::<Option<Vec<u8>>, _>(column)
+        .ok()
+        .flatten()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// A text column read as bytes, with U+FFFD for bytes that are not UTF-8.
+fn lossy(row: &SqliteRow, column: &str) -> String {
+    row.try_get::<Option<Vec<u8>>, _>(column)
+        .ok()
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
 }

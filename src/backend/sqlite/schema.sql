@@ -1,4 +1,4 @@
--- jobwire's SQLite queue, version 1. Times are milliseconds since the Unix
+-- jobwire's SQLite queue, version 2. Times are milliseconds since the Unix
 -- epoch. Applied by `Sqlite::open` (or `Sqlite::migrate`); print it with
 -- `Sqlite::SCHEMA` to apply it yourself. The defaults use `julianday`, not
 -- `unixepoch('subsec')`, so that producers linked to an SQLite older than
@@ -26,7 +26,10 @@ CREATE TABLE IF NOT EXISTS jobwire_jobs (
     -- Bumped by every claim: the fence of every change after claiming.
     epoch       INTEGER NOT NULL DEFAULT 0,
     worker      TEXT,
-    last_error  TEXT
+    last_error  TEXT,
+    -- Set by a checkpoint: the claim made progress, so a lease that runs
+    -- out after it does not count an attempt (version 2).
+    progressed  INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE INDEX IF NOT EXISTS jobwire_jobs_claimable ON jobwire_jobs (queue, run_at, id);
@@ -60,3 +63,6 @@ CREATE TABLE IF NOT EXISTS jobwire_dead (
 -- takes no table lock) when the newest is there.
 CREATE TABLE IF NOT EXISTS jobwire_schema (version INTEGER PRIMARY KEY);
 INSERT OR IGNORE INTO jobwire_schema (version) VALUES (1);
+-- Version 2 adds `progressed`; `migrate` adds the column to a version 1
+-- table before it records version 2.
+
