@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion, group: &str, bench: &Bench, case: &Case) {
         return;
     }
     let mut group = c.benchmark_group(group);
-    if name.contains("100000") {
+    if name.contains("100000") || name.contains("60000") {
         group.sample_size(20);
     }
     let mut run = || {

@@ -4,6 +4,7 @@
 //! cargo bench --bench worker                                   # SQLite
 //! cargo bench --bench worker --features postgres -- --postgres postgres://postgres@127.0.0.1:5432/test
 //! cargo bench --bench worker -- --jobs 20000 --rounds 5 --memory 100000
+//! cargo bench --bench worker --features postgres -- --pg-gate postgres://postgres@127.0.0.1:5432/test
 //! ```
 //!
 //! - **Throughput.** Each round fills the queue with `--jobs` payloads of a
@@ -119,9 +120,11 @@ fn main() -> Result<(), Error> {
                 let result = match only.as_deref() {
                     Some(which) => only_one(&queue, which, jobs, rounds, rate).await,
                     None => {
+                        // `--pg-gate URL`: the PostgreSQL gate's cost on this
+                        // SQLite queue too.
                         let gates = Gates {
                             file: dir.join("bench.gate"),
-                            postgres: None,
+                            postgres: value("--pg-gate"),
                         };
                         suite("SQLite", queue, jobs, rounds, memory, gates).await
                     }

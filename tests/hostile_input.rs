@@ -491,3 +491,70 @@ fn a_retired_name_with_an_invalid_version_is_rejected_whatever_its_length() {
         Outcome::Discarded(_)
     ));
 }
+
+/// A JSON object of `keys` extra keys, after `head` (the line's own fields).
+fn wide(head: &str, keys: usize) -> String {
+    let extra: Vec<String> = (0..keys).map(|i| format!("\"k{i}\":{i}")).collect();
+    format!("{{{head},{}}}", extra.join(","))
+}
+
+/// 60,000 keys, on every decoding path: the current typed line, a typed
+/// older line (upcast), a JSON-level line (`Json<_>`, which checks every key
+/// for a repeat), and `meta`. Each is decoded correctly, and a repeat among
+/// them is still found. Their cost is linear in the payload: `cargo bench
+/// --bench dispatch -- wide` and `bash benches/callgrind.sh 200 10 wide`
+/// report it against a `serde_json::Value` parse of the same bytes (the
+/// README's hostile-input table gives the figures); a timed test would only
+/// measure this machine's load.
+#[test]
+fn a_wide_object_is_decoded_on_every_path() {
+    const KEYS: usize = 60_000;
+    let router = router();
+    let current = envelope(
+        r#""user.confirmation""#,
+        r#""2.1.0""#,
+        &wide(r#""user_id":1,"message":"current""#, KEYS),
+    );
+    let typed_older = envelope(
+        r#""user.confirmation""#,
+        r#""1.4.0""#,
+        &wide(r#""id":2,"message":"typed older""#, KEYS),
+    );
+    let json_line = envelope(
+        r#""user.confirmation""#,
+        r#""0.2.0""#,
+        &wide(r#""uid":3,"text":"json line""#, KEYS),
+    );
+    let meta = format!(
+        r#"{{"job":"user.confirmation","version":"2.1.0","args":{{"user_id":4,"message":"meta"}},"meta":{}}}"#,
+        wide(r#""id":"m""#, KEYS)
+    )
+    .into_bytes();
+    for payload in [&current, &typed_older, &json_line, &meta] {
+        let outcome = support::dispatch(&router, payload);
+        assert!(outcome.is_performed(), "{outcome:?}");
+    }
+    assert_eq!(
+        log(&router),
+        [
+            r#"confirmation 1 "current" Missing"#,
+            r#"confirmation 2 "typed older" Missing"#,
+            r#"confirmation 3 "json line" Missing"#,
+            r#"confirmation 4 "meta" Missing"#,
+        ]
+    );
+    // The last key repeats the first: found, on the JSON-level line too.
+    let repeated = envelope(
+        r#""user.confirmation""#,
+        r#""0.2.0""#,
+        &format!(
+            "{},\"k0\":1}}",
+            wide(r#""uid":3,"text":"t""#, KEYS).trim_end_matches('}')
+        ),
+    );
+    let error = rejection(&repeated);
+    assert!(
+        error.to_string().contains("duplicate field `k0`"),
+        "{error}"
+    );
+}

@@ -184,9 +184,9 @@ async fn each_outcome_becomes_its_one_settlement() {
     let r = row(&queue, retried).await.expect("still queued");
     assert_eq!((r.attempt, r.defers, r.wait.as_str()), (1, 0, "retrying"));
     assert!(r.run_at > jobwire_now() + 40_000);
-    // Snoozed: no attempt counted, one defer, waiting an hour.
+    // Snoozed: no attempt counted, no defer (a snooze is not a deferral), waiting an hour.
     let s = row(&queue, snoozed).await.expect("still queued");
-    assert_eq!((s.attempt, s.defers, s.wait.as_str()), (0, 1, "snoozed"));
+    assert_eq!((s.attempt, s.defers, s.wait.as_str()), (0, 0, "snoozed"));
     assert!(s.run_at > jobwire_now() + 3_000_000);
     // Deferred (a newer major): no attempt, one defer.
     let d = row(&queue, newer).await.expect("still queued");

@@ -301,6 +301,26 @@ pub fn floor_in_span(payload: &[u8]) -> bool {
     floor::<Confirmation>(payload)
 }
 
+/// The key counts of the wide cases: a hostile object of 60,000 keys must
+/// cost what 60 objects of 1,000 keys cost (linear), not 3,600 times more.
+pub const WIDE: [usize; 2] = [1_000, 60_000];
+
+/// A JSON-level (0.x) payload whose arguments carry `keys` extra keys.
+pub fn wide(keys: usize) -> Vec<u8> {
+    let extra: Vec<String> = (0..keys).map(|i| format!("\"k{i}\":{i}")).collect();
+    format!(
+        r#"{{"job":"user.confirmation","version":"0.3.0","args":{{"u":42,"t":"hello!",{}}}}}"#,
+        extra.join(",")
+    )
+    .into_bytes()
+}
+
+/// The linear baseline of the wide cases: the bytes parsed as a
+/// `serde_json::Value`.
+pub fn parse_value(payload: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(payload).is_ok()
+}
+
 /// `serde_json::Value` first, then `from_value` for the arguments.
 pub fn via_value(payload: &[u8]) -> bool {
     let Ok(Value::Object(mut envelope)) = serde_json::from_slice::<Value>(payload) else {
@@ -582,6 +602,20 @@ pub fn cases() -> Vec<Case> {
             "seal, stamped with an id and the time",
         ),
     ];
+    for keys in WIDE {
+        all.push(case(
+            &format!("value-wide-{keys}"),
+            None,
+            "",
+            &format!("floor: the {keys}-key payload parsed as a `Value`"),
+        ));
+        all.push(case(
+            &format!("json-upcast-wide-{keys}"),
+            Some(&format!("value-wide-{keys}")),
+            "the same at 1,000 and 60,000 keys",
+            &format!("JSON-level upcast, {keys} extra keys"),
+        ));
+    }
     for shape in ["long", "many"] {
         for size in SIZES {
             for (_, order) in Order::ALL {
@@ -656,6 +690,9 @@ impl Bench {
                 );
             }
         }
+        for keys in WIDE {
+            sized.insert(format!("wide-{keys}"), wide(keys));
+        }
         Bench {
             router: router(jobs),
             producer: producer(),
@@ -703,6 +740,15 @@ impl Bench {
     }
 
     fn run_sized(&self, name: &str) -> Option<bool> {
+        if let Some(keys) = name.strip_prefix("value-wide-") {
+            return Some(parse_value(self.payload(&format!("wide-{keys}"))?));
+        }
+        if let Some(keys) = name.strip_prefix("json-upcast-wide-") {
+            return Some(dispatch(
+                &self.router,
+                self.payload(&format!("wide-{keys}"))?,
+            ));
+        }
         if let Some(rest) = name.strip_prefix("floor-") {
             let payload = self.payload(rest)?;
             return Some(if rest.contains("-long-") {

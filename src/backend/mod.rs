@@ -104,6 +104,24 @@ pub trait Backend: Send + Sync + 'static {
     /// used: a transaction is begun only when a handler asks for it.
     fn lend(&self, key: &Self::Key) -> Self::Data;
 
+    /// Whether lent data carries the handler's work (a transaction it
+    /// began), which a settlement commits. The worker retries a settlement
+    /// that failed only when it does not: retrying an acknowledgement
+    /// without the work would acknowledge a job whose work was rolled back.
+    /// The default, `false`, suits a backend that lends nothing.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # {
+    /// use jobwire::backend::{sqlite::Sqlite, Backend};
+    /// assert!(!Sqlite::carries_work(&()));
+    /// # }
+    /// ```
+    fn carries_work(data: &Self::Data) -> bool {
+        let _ = data;
+        false
+    }
+
     /// Ends a claim. `data` is what was lent: an acknowledgement commits in
     /// its transaction, if one was begun; any other settlement drops it, and
     /// so rolls the transaction back.

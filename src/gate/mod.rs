@@ -18,6 +18,9 @@
 //! | a killed deploy leaves the lock behind until the TTL | PostgreSQL: the lock belongs to the deployer's session and goes with it. File: the lease expires by itself; no cron |
 //! | a deploy longer than the TTL loses its lock while it thinks it holds it | the holder renews its lease while it runs, and every renewal and release is fenced by the lease's epoch: a holder whose lease was taken over is told so, and cannot release the new holder's gate |
 //! | two deployers close at once | one mutual-exclusion step decides: the other is refused, with exit code 3 |
+//! | the hold lapses while the deploy runs (a stall past the lease, a terminated session) | the deployer is told: [`GateError::Lapsed`], exit code 6, and `jobwire gate close -- CMD` stops CMD |
+//! | a worker loses its pass (its gate connection) while gated jobs run | it cancels them and gives the pass back only once they end; a PostgreSQL pass is also a row that a close waits for |
+//! | the gate cannot be read | gated jobs wait (it counts as closed), and the worker says so once |
 //!
 //! While a close is pending or in force, workers claim none of the gated
 //! jobs (they stay queued, untouched, no attempt counted), fire the

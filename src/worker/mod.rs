@@ -109,6 +109,7 @@ struct Config {
     defer: DeferPolicy,
     retry: RetryPolicy,
     gated: Gated,
+    isolate: bool,
 }
 
 impl<B: Backend> Worker<B> {
@@ -139,6 +140,7 @@ impl<B: Backend> Worker<B> {
                 defer: DeferPolicy::default(),
                 retry: RetryPolicy::default(),
                 gated: Gated::Jobs(Vec::new()),
+                isolate: true,
             },
             gate: Arc::new(NoGate),
         }
@@ -292,6 +294,28 @@ impl<B: Backend, G: Gate> Worker<B, G> {
         self
     }
 
+    /// Whether each job runs on a thread of tokio's blocking pool (the
+    /// default) or as a task on the runtime's own threads.
+    ///
+    /// On its own thread, a job that never yields (a handler that computes
+    /// for a minute without an `.await`, a blocking call) holds only that
+    /// thread. As a task, it holds one of the runtime's threads, and tokio
+    /// cannot then promise that anything else runs: timers, sockets and
+    /// signals may wait for it, so SIGTERM goes unheard and the shutdown
+    /// budget cannot be kept. The price of the default is a hand-off to
+    /// another thread per job; `false` saves it for handlers that are known
+    /// to await, never block.
+    ///
+    /// ```no_run
+    /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
+    /// let worker = worker.isolate_jobs(false);
+    /// # }
+    /// ```
+    pub fn isolate_jobs(mut self, isolate: bool) -> Self {
+        self.config.isolate = isolate;
+        self
+    }
+
     /// How failing jobs are retried.
     ///
     /// ```no_run
@@ -376,6 +400,10 @@ impl<B: Backend, G: Gate> Worker<B, G> {
             keeper_stop.clone(),
         ));
         let mut jobs = JoinSet::new();
+        let runtime = tokio::runtime::Handle::current();
+        // Fired at the shutdown deadline: jobs on blocking threads stop at
+        // their next await, as aborted tasks do.
+        let abort = Cancellation::new();
         let mut next_id = 0u64;
         // After a failed claim: how long to wait, doubling while it fails.
         let mut backoff = Duration::ZERO;
@@ -448,7 +476,7 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                                     },
                                 );
                             }
-                            jobs.spawn(perform(
+                            let job = perform(
                                 Arc::clone(&backend),
                                 Arc::clone(&router),
                                 Arc::clone(&config),
@@ -457,7 +485,25 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                                 next_id,
                                 claim,
                                 cancel,
-                            ));
+                            );
+                            if config.isolate {
+                                // On a thread of the blocking pool: a job that
+                                // never yields holds that thread, never one of
+                                // the runtime's, which drive every timer and
+                                // socket (the shutdown's among them).
+                                let (handle, abort) = (runtime.clone(), abort.clone());
+                                jobs.spawn_blocking(move || {
+                                    handle.block_on(async move {
+                                        tokio::select! {
+                                            biased;
+                                            () = abort.cancelled() => {}
+                                            () = job => {}
+                                        }
+                                    });
+                                });
+                            } else {
+                                jobs.spawn(job);
+                            }
                         }
                     }
                     Err(error) => {
@@ -508,6 +554,7 @@ impl<B: Backend, G: Gate> Worker<B, G> {
         // cannot be stopped, so it is left behind, not waited for. Its claim
         // is put back below; if it ever ends, its settlement is fenced.
         jobs.abort_all();
+        abort.cancel();
         let _ = tokio::time::timeout(ABORT_GRACE, async {
             while jobs.join_next().await.is_some() {}
         })
@@ -700,12 +747,31 @@ async fn settle_with_retries<B: Backend>(
     data: B::Data,
     settlement: Settlement<'_>,
 ) -> Result<(), SettleError<B::Error>> {
+    // An acknowledgement, or a checkpoint's reschedule, commits the work
+    // the handler did in the lent transaction. If that fails, the work
+    // rolled back (or its fate is unknown, when the connection broke during
+    // the commit): settling again without it would acknowledge a job whose
+    // work is gone. The claim is left to its lease, and the job runs again
+    // (or, if the commit did land, its row is gone and nothing runs).
+    let commits_work = B::carries_work(&data)
+        && matches!(
+            settlement,
+            Settlement::Ack
+                | Settlement::Reschedule {
+                    payload: Some(_),
+                    ..
+                }
+        );
     let result = backend.settle(key, data, settlement).await;
     let Err(SettleError::Backend(first)) = result else {
         return result;
     };
-    // The data is spent: what it lent rolled back with the failure, so the
-    // retries settle without it.
+    if commits_work {
+        tracing::warn!(error = %first, "the handler's transaction did not commit with its settlement: the job runs again once its lease runs out");
+        return Err(SettleError::Backend(first));
+    }
+    // The data lent nothing, or what it lent rolled back with a settlement
+    // that does not keep it: the retries settle without it.
     if matches!(settlement, Settlement::Ack) {
         tracing::warn!(error = %first, "acknowledging failed; retrying");
     }

@@ -12,15 +12,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where a test's gate lives, and how to address it.
-struct GateAt {
+pub(crate) struct GateAt {
     /// `--file PATH` or `--postgres URL --name NAME`.
-    args: Vec<String>,
+    pub(crate) args: Vec<String>,
     /// What the worker processes are told (`JOBWIRE_TEST_GATE`).
-    worker: String,
+    pub(crate) worker: String,
 }
 
 impl GateAt {
-    fn file(test: &str) -> GateAt {
+    pub(crate) fn file(test: &str) -> GateAt {
         let dir = std::env::temp_dir().join(format!(
             "jobwire-gate-{test}-{}-{}",
             std::process::id(),
@@ -35,7 +35,7 @@ impl GateAt {
     }
 
     #[cfg(feature = "postgres")]
-    fn postgres(test: &str) -> GateAt {
+    pub(crate) fn postgres(test: &str) -> GateAt {
         let name = format!("{test}-{}-{}", std::process::id(), now_ms());
         GateAt {
             args: vec![
@@ -48,14 +48,14 @@ impl GateAt {
         }
     }
 
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_jobwire"));
         command.arg("gate");
         command.args(&self.args).stdin(Stdio::null());
         command
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.command()
             .args(args)
             .output()
@@ -64,7 +64,7 @@ impl GateAt {
 
     /// `close` (a background holder keeps it closed): its exit code and
     /// the token it printed.
-    fn close(&self, args: &[&str]) -> (i32, String) {
+    pub(crate) fn close(&self, args: &[&str]) -> (i32, String) {
         let output = self.run(&[&["close"], args].concat());
         (
             output.status.code().unwrap_or(-1),
@@ -72,14 +72,14 @@ impl GateAt {
         )
     }
 
-    fn open(&self, token: &str) -> i32 {
+    pub(crate) fn open(&self, token: &str) -> i32 {
         self.run(&["open", "--token", token])
             .status
             .code()
             .unwrap_or(-1)
     }
 
-    fn status(&self) -> String {
+    pub(crate) fn status(&self) -> String {
         String::from_utf8_lossy(&self.run(&["status"]).stdout).into_owned()
     }
 }
@@ -159,7 +159,7 @@ fn close_waits_for_jobs_in_flight(db: &Db, gate: &GateAt) {
 
 /// A deployer in the wrapped form, `close -- CMD`, whose command waits on
 /// its stdin: the test owns the process, and its command ends with it.
-fn wrapped_deployer(gate: &GateAt, extra: &[&str]) -> (Child, String) {
+pub(crate) fn wrapped_deployer(gate: &GateAt, extra: &[&str]) -> (Child, String) {
     let mut child = gate
         .command()
         .args([&["close"], extra, &["--", "sh", "-c", "read line"]].concat())

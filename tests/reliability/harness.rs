@@ -354,6 +354,17 @@ pub struct Ledger {
 pub struct Sleepy {
     pub id: i64,
     pub ms: u64,
+    /// The unit of `ms`, if said: there is one, and an unknown one is
+    /// arguments that do not fit (serde quotes it in its message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<Unit>,
+}
+
+/// The one unit a sleepy job knows.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Unit {
+    #[serde(rename = "ms")]
+    Millis,
 }
 
 impl Job for Sleepy {
@@ -439,7 +450,7 @@ impl Job for Transactional {
 /// The payload of a sleepy job.
 pub fn sleepy(id: i64, ms: u64) -> Vec<u8> {
     Producer::new(WritePolicy::Current)
-        .seal(&Sleepy { id, ms })
+        .seal(&Sleepy { id, ms, unit: None })
         .expect("seals")
 }
 
@@ -452,17 +463,25 @@ pub fn transactional(id: i64, ms: u64) -> Vec<u8> {
 }
 
 /// An iterable job: items 1..=`to`, each taking `ms`, each written down in
-/// `swept`. Progress is checkpointed every 200 ms.
+/// `swept`. Progress is checkpointed every 200 ms. Release N registers it
+/// at 1.0.0; release N+1 (`JOBWIRE_TEST_RELEASE=next`) at 2.0.0, a line
+/// release N cannot read, so that N defers N+1's payloads.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Sweep {
+pub struct SweepAt<const MAJOR: u64> {
     pub job: i64,
     pub to: u64,
     pub ms: u64,
 }
 
-impl Job for Sweep {
+/// The sweep of release N.
+pub type Sweep = SweepAt<1>;
+
+/// The sweep of release N+1, at a major version N cannot read.
+pub type NextSweep = SweepAt<2>;
+
+impl<const MAJOR: u64> Job for SweepAt<MAJOR> {
     const NAME: &'static str = "reliability.sweep";
-    const VERSION: Version = Version::new(1, 0, 0);
+    const VERSION: Version = Version::new(MAJOR, 0, 0);
     type Previous = NoPrevious;
     type State = Ledger;
     type Data = ();
@@ -471,7 +490,37 @@ impl Job for Sweep {
     }
 }
 
-impl jobwire::iteration::Iterate for Sweep {
+/// A job that holds its thread for `ms` without ever awaiting: CPU-bound
+/// work, or a dispatch that does not yield.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hog {
+    pub id: i64,
+    pub ms: u64,
+}
+
+impl Job for Hog {
+    const NAME: &'static str = "reliability.hog";
+    const VERSION: Version = Version::new(1, 0, 0);
+    type Previous = NoPrevious;
+    type State = Ledger;
+    type Data = ();
+    async fn perform(self, ctx: &mut Context<'_, Ledger>) -> Result<(), HandlerError> {
+        let ledger = ctx.state();
+        with_pool!(&ledger.queue, |pool| {
+            sqlx::query("INSERT INTO started (id, worker, at_ms) VALUES ($1, $2, $3)")
+                .bind(self.id)
+                .bind(&ledger.worker)
+                .bind(now_ms())
+                .execute(pool)
+                .await
+                .map(drop)?
+        });
+        std::thread::sleep(Duration::from_millis(self.ms));
+        Ok(())
+    }
+}
+
+impl<const MAJOR: u64> jobwire::iteration::Iterate for SweepAt<MAJOR> {
     type Cursor = u64;
     type Item = u64;
     const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
@@ -596,6 +645,8 @@ pub struct Settings {
     pub defer: Duration,
     /// `file:PATH` or `postgres:NAME`: the gate the worker consults.
     pub gate: Option<String>,
+    /// Release N+1's jobs instead of release N's.
+    pub next: bool,
 }
 
 impl Settings {
@@ -608,7 +659,14 @@ impl Settings {
             window: Duration::from_secs(3600),
             defer: Duration::from_millis(50),
             gate: None,
+            next: false,
         }
+    }
+
+    /// Release N+1: [`NextSweep`] instead of [`Sweep`].
+    pub fn next_release(mut self) -> Self {
+        self.next = true;
+        self
     }
 
     pub fn gate(mut self, gate: &str) -> Self {
@@ -670,6 +728,10 @@ impl WorkerProcess {
                 "JOBWIRE_TEST_GATE",
                 settings.gate.clone().unwrap_or_default(),
             )
+            .env(
+                "JOBWIRE_TEST_RELEASE",
+                if settings.next { "next" } else { "current" },
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -687,10 +749,6 @@ impl WorkerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Where the worker logs.
-    pub fn log_path(&self) -> PathBuf {
-        self.log.clone()
-    }
 
     fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, std::process::Child::id)
@@ -794,7 +852,16 @@ pub fn child(role: &str) -> std::process::ExitCode {
         .with_ansi(false)
         .with_max_level(level)
         .init();
-    match block_on(work()) {
+    // A job that never yields may still hold a thread when the worker
+    // returns at its deadline: the runtime is let go, not waited for.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let worked = runtime.block_on(work());
+    runtime.shutdown_background();
+    match worked {
         Ok(report) => {
             println!(
                 "REPORT performed={} deferred={} retried={} dead_lettered={} released={} fenced={}",
@@ -823,6 +890,7 @@ async fn work() -> Result<Report, Error> {
     let budget = Duration::from_millis(var("JOBWIRE_TEST_BUDGET_MS")?);
     let window = Duration::from_millis(var("JOBWIRE_TEST_WINDOW_MS")?);
     let defer = Duration::from_millis(var("JOBWIRE_TEST_DEFER_MS")?);
+    let next = std::env::var("JOBWIRE_TEST_RELEASE").is_ok_and(|release| release == "next");
     let queue = db.open().await?;
     let ledger = Ledger {
         queue: queue.clone(),
@@ -840,23 +908,31 @@ async fn work() -> Result<Report, Error> {
     };
     Ok(match queue {
         Queue::Sqlite(backend) => {
-            let router = Router::builder()
-                .job::<Sleepy>()
-                .iterable::<Sweep>()
-                .state(ledger)
-                .build()?;
+            let builder = Router::builder().job::<Sleepy>().job::<Hog>();
+            let router = if next {
+                builder.iterable::<NextSweep>()
+            } else {
+                builder.iterable::<Sweep>()
+            }
+            .state(ledger)
+            .build()?;
             worker.go(backend, router).await?
         }
         #[cfg(feature = "postgres")]
         Queue::Postgres(backend) => {
-            let router = Router::builder()
+            let builder = Router::builder()
                 .lending::<jobwire::backend::postgres::Tx>()
                 .job::<Sleepy>()
+                .job::<Hog>()
                 .job::<Transactional>()
-                .iterable::<Sweep>()
-                .iterable::<TxSweep>()
-                .state(ledger)
-                .build()?;
+                .iterable::<TxSweep>();
+            let router = if next {
+                builder.iterable::<NextSweep>()
+            } else {
+                builder.iterable::<Sweep>()
+            }
+            .state(ledger)
+            .build()?;
             worker.go(backend, router).await?
         }
     })
@@ -1080,4 +1156,11 @@ fn postgres_bin() -> Option<PathBuf> {
             .unwrap_or(0)
     });
     versions.pop()
+}
+
+/// The payload of a job that holds its thread for `ms`.
+pub fn hog(id: i64, ms: u64) -> Vec<u8> {
+    Producer::new(WritePolicy::Current)
+        .seal(&Hog { id, ms })
+        .expect("seals")
 }

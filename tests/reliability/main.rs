@@ -14,10 +14,14 @@
 mod deploy_window;
 mod exclusive_claims;
 mod fencing;
+mod garbage_rows;
 mod gate;
+mod gate_faults;
 mod harness;
 mod iteration;
 mod kill_nine;
+mod long_jobs;
+mod lost_claims;
 mod poison;
 #[cfg(feature = "postgres")]
 mod postgres_restart;
@@ -45,6 +49,15 @@ fn main() -> std::process::ExitCode {
         ("sigterm_budget::sqlite", sigterm_budget::sqlite),
         #[cfg(feature = "postgres")]
         ("sigterm_budget::postgres", sigterm_budget::postgres),
+        (
+            "sigterm_budget::hog_sqlite",
+            sigterm_budget::a_job_that_never_yields_sqlite,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "sigterm_budget::hog_postgres",
+            sigterm_budget::a_job_that_never_yields_postgres,
+        ),
         ("deploy_window::sqlite", deploy_window::sqlite),
         ("iteration::sigterm_sqlite", iteration::sigterm_sqlite),
         #[cfg(feature = "postgres")]
@@ -91,6 +104,85 @@ fn main() -> std::process::ExitCode {
         (
             "gate::iterable_postgres",
             gate::an_iterable_job_checkpoints_when_the_gate_closes_postgres,
+        ),
+        (
+            "gate_faults::killed_script_file",
+            gate_faults::a_killed_deploy_script_opens_the_gate_file,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "gate_faults::killed_script_postgres",
+            gate_faults::a_killed_deploy_script_opens_the_gate_postgres,
+        ),
+        (
+            "gate_faults::lapse_file",
+            gate_faults::a_lapsed_file_hold_is_reported,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "gate_faults::lapse_postgres",
+            gate_faults::a_lapsed_postgres_hold_is_reported,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "gate_faults::pass_lost_postgres",
+            gate_faults::a_worker_that_loses_its_gate_session_keeps_close_waiting_postgres,
+        ),
+        (
+            "gate_faults::unusable_path_file",
+            gate_faults::an_unusable_gate_path_is_said_once_and_status_fails,
+        ),
+        (
+            "gate_faults::corrupt_lease_file",
+            gate_faults::a_corrupt_lease_is_repaired_with_force,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "gate_faults::status_postgres",
+            gate_faults::gate_status_does_not_call_every_running_job_gated_postgres,
+        ),
+        (
+            "garbage_rows::unreadable_sqlite",
+            garbage_rows::unreadable_rows_sqlite,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "garbage_rows::unreadable_postgres",
+            garbage_rows::unreadable_rows_postgres,
+        ),
+        (
+            "garbage_rows::nul_reason_sqlite",
+            garbage_rows::a_nul_in_a_reason_is_stored_sqlite,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "garbage_rows::nul_reason_postgres",
+            garbage_rows::a_nul_in_a_reason_is_stored_postgres,
+        ),
+        (
+            "garbage_rows::not_utf8_sqlite",
+            garbage_rows::a_name_that_is_not_utf8_hides_nothing_sqlite,
+        ),
+        ("lost_claims::sqlite", lost_claims::sqlite),
+        #[cfg(feature = "postgres")]
+        ("lost_claims::postgres", lost_claims::postgres),
+        (
+            "long_jobs::older_than_window_sqlite",
+            long_jobs::a_backfill_older_than_the_window_is_deferred_sqlite,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "long_jobs::older_than_window_postgres",
+            long_jobs::a_backfill_older_than_the_window_is_deferred_postgres,
+        ),
+        (
+            "long_jobs::progress_sqlite",
+            long_jobs::progress_is_not_a_failed_attempt_sqlite,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "long_jobs::progress_postgres",
+            long_jobs::progress_is_not_a_failed_attempt_postgres,
         ),
     ])
 }

@@ -79,3 +79,39 @@ fn scenario(db: Db) {
         assert!(queue.dead_letters().await.is_empty());
     });
 }
+
+pub fn a_job_that_never_yields_sqlite() {
+    a_job_that_never_yields(&Db::sqlite("hog"));
+}
+
+#[cfg(feature = "postgres")]
+pub fn a_job_that_never_yields_postgres() {
+    a_job_that_never_yields(&Db::postgres("hog"));
+}
+
+/// The budget is a promise even for a job that holds its thread and never
+/// awaits (a minute of it, here): at the deadline the worker returns, puts
+/// the job back, and the process exits, long before the job would end.
+fn a_job_that_never_yields(db: &Db) {
+    block_on(async {
+        let queue = db.open().await.expect("opens");
+        let id = queue.enqueue(&crate::harness::hog(1, 60_000)).await;
+        let worker = WorkerProcess::start(
+            db,
+            &Settings::new("worker").budget(Duration::from_millis(1_000)),
+        );
+        assert!(
+            queue
+                .until(Duration::from_secs(30), |q| async move {
+                    q.started().await == 1
+                })
+                .await,
+            "the job holds its thread"
+        );
+        // Well inside the job's minute: the worker must not wait for it.
+        let report = worker.stop(Duration::from_secs(20)).await;
+        assert_eq!(report.released, 1, "{report}");
+        let (attempt, _, wait) = queue.row(id).await.expect("put back, not lost");
+        assert_eq!((attempt, wait.as_str()), (0, "released"));
+    });
+}

@@ -547,6 +547,10 @@ impl Backend for Postgres {
             .collect())
     }
 
+    fn carries_work(data: &Tx) -> bool {
+        data.is_begun()
+    }
+
     fn lend(&self, _key: &RowKey) -> Tx {
         Tx {
             pool: self.pool.clone(),
