@@ -567,13 +567,41 @@ pub(crate) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The reason a row no claim can read is dead-lettered with: which column,
-/// and what was wrong with it.
+/// The claims of a SQL queue's claimed rows, each read on its own: a row
+/// that cannot be read (a payload stored as a number, a time that is not
+/// one, written by a producer outside jobwire) is dead-lettered by itself,
+/// as stored, with the column and what was wrong with it, and its
+/// batch-mates go on. Sorted by id.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn unreadable(error: &dyn fmt::Display) -> String {
-    format!(
-        "unreadable queue row (written by a producer outside jobwire?): {error}; dead-lettered as stored, without performing it"
-    )
+pub(crate) async fn sort_out<B, E>(
+    backend: &B,
+    read: Vec<(RowKey, Result<Claim<RowKey>, E>)>,
+) -> Vec<Claim<RowKey>>
+where
+    B: Backend<Key = RowKey>,
+    E: fmt::Display,
+{
+    let mut claims = Vec::with_capacity(read.len());
+    for (key, claim) in read {
+        match claim {
+            Ok(claim) => claims.push(claim),
+            Err(error) => {
+                let reason = format!(
+                    "unreadable queue row (written by a producer outside jobwire?): {error}; dead-lettered as stored, without performing it"
+                );
+                tracing::error!(claim = %key, %reason, "jobwire dead-letters a queue row it cannot read");
+                let settlement = Settlement::DeadLetter {
+                    reason: &reason,
+                    payload: None,
+                };
+                if let Err(error) = backend.settle(&key, backend.lend(&key), settlement).await {
+                    tracing::error!(claim = %key, %error, "could not dead-letter an unreadable row; its lease will run out");
+                }
+            }
+        }
+    }
+    claims.sort_by_key(|claim| claim.key.id);
+    claims
 }
 
 #[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]

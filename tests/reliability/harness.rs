@@ -749,7 +749,6 @@ impl WorkerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-
     fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, std::process::Child::id)
     }

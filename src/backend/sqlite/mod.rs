@@ -21,7 +21,7 @@
 //! ```
 
 use crate::backend::{
-    storable, unreadable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
+    sort_out, storable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
     SettleError, Settlement,
 };
 use crate::context::TaskId;
@@ -425,32 +425,17 @@ impl Backend for Sqlite {
         .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
         .fetch_all(&self.writer)
         .await?;
-        // Each row is read on its own: one that cannot be read (a payload
-        // stored as a number, a time that is not one) is dead-lettered by
-        // itself, as stored, and its batch-mates go on.
-        let mut claims = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let key = RowKey {
-                id: row.try_get("id")?,
-                epoch: row.try_get("epoch")?,
-            };
-            match read_claim(row, key) {
-                Ok(claim) => claims.push(claim),
-                Err(error) => {
-                    let reason = unreadable(&error);
-                    tracing::error!(claim = %key, %reason, "jobwire dead-letters a queue row it cannot read");
-                    let settlement = Settlement::DeadLetter {
-                        reason: &reason,
-                        payload: None,
-                    };
-                    if let Err(error) = self.settle(&key, (), settlement).await {
-                        tracing::error!(claim = %key, %error, "could not dead-letter an unreadable row; its lease will run out");
-                    }
-                }
-            }
-        }
-        claims.sort_by_key(|claim| claim.key.id);
-        Ok(claims)
+        let read = rows
+            .iter()
+            .map(|row| {
+                let key = RowKey {
+                    id: row.try_get("id")?,
+                    epoch: row.try_get("epoch")?,
+                };
+                Ok((key, read_claim(row, key)))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(sort_out(self, read).await)
     }
 
     async fn renew(&self, claims: &[RowKey], lease: Duration) -> Result<Vec<RowKey>, sqlx::Error> {
