@@ -239,7 +239,11 @@ pub fn an_expired_file_lease_cannot_open_the_next_holders_gate() {
     let mut first = first;
     drop(first.stdin.take());
     let output = first.wait_with_output().expect("the first deployer ends");
-    assert_eq!(output.status.code(), Some(5), "its own open is refused too");
+    assert_eq!(
+        output.status.code(),
+        Some(6),
+        "its own open is refused too, and its hold reported lapsed"
+    );
     assert!(gate.status().starts_with("closed by"), "still the second's");
     assert_eq!(gate.open(&second_token), 0);
 }

@@ -22,13 +22,13 @@ fn scenario(db: &Db) {
         for id in 1..=JOBS {
             queue.enqueue(&sleepy(id, 1)).await;
         }
-        // A short lease: renewed every 40 ms, so renewals and settlements
+        // A short lease: renewed every 67 ms, so renewals and settlements
         // overlap all the time.
         let worker = WorkerProcess::start(
             db,
             &Settings::new("alone")
                 .concurrency(8)
-                .lease(Duration::from_millis(120)),
+                .lease(Duration::from_millis(200)),
         );
         assert!(
             queue

@@ -333,7 +333,12 @@ fn close_around(args: &Args) -> ExitCode {
         }
         std::thread::sleep(TICK);
     };
-    let opened = gate.open(&held.token);
+    // This command held the gate when CMD started: a hold it no longer
+    // has at the end lapsed on the way, whoever holds the gate now.
+    let opened = gate.open(&held.token).map_err(|error| match error {
+        GateError::NotHolder(why) => GateError::Lapsed(why),
+        other => other,
+    });
     if let Some(error) = wrapped.lapsed {
         return fail(&error);
     }
