@@ -5,6 +5,7 @@
 //! cargo bench --bench worker --features postgres -- --postgres postgres://postgres@127.0.0.1:5432/test
 //! cargo bench --bench worker -- --jobs 20000 --rounds 5 --memory 100000
 //! cargo bench --bench worker --features postgres -- --pg-gate postgres://postgres@127.0.0.1:5432/test
+//! cargo bench --bench worker --features postgres -- --postgres URL --only enqueue-many --jobs 20000 --rounds 3
 //! ```
 //!
 //! - **Throughput.** Each round fills the queue with `--jobs` payloads of a
@@ -156,6 +157,7 @@ async fn postgres(
     )
     .await?;
     let result = match only {
+        Some("enqueue-many") => enqueue_many(&queue, jobs, rounds).await,
         Some(which) => only_one(&queue, which, jobs, rounds, rate).await,
         None => {
             let gates = Gates {
@@ -169,6 +171,47 @@ async fn postgres(
         .execute(&admin)
         .await?;
     result
+}
+
+/// Bulk enqueue against one `INSERT` a job, `jobs` jobs a round: batches of
+/// 1,000 through `Postgres::enqueue_many`. Prints each one's median jobs per
+/// second and the ratio, in this run.
+#[cfg(feature = "postgres")]
+async fn enqueue_many(
+    queue: &jobwire::backend::postgres::Postgres,
+    jobs: u64,
+    rounds: u64,
+) -> Result<(), Error> {
+    let producer = Producer::new(WritePolicy::Current);
+    let payloads: Vec<Vec<u8>> = (0..jobs)
+        .map(|n| producer.seal(&Tick { n }))
+        .collect::<Result<_, _>>()?;
+    let (mut one, mut many) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let started = Instant::now();
+        for payload in &payloads {
+            queue.enqueue(Enqueue::new(payload)).await?;
+        }
+        one.push(jobs as f64 / started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        for batch in payloads.chunks(1_000) {
+            let batch: Vec<Enqueue<'_>> = batch.iter().map(|p| Enqueue::new(p)).collect();
+            queue.enqueue_many(&batch).await?;
+        }
+        many.push(jobs as f64 / started.elapsed().as_secs_f64());
+        sqlx::query("TRUNCATE jobwire_jobs")
+            .execute(queue.pool())
+            .await?;
+    }
+    let (one, many) = (median(one), median(many));
+    println!("| enqueue | jobs/s (median of {rounds}) | ratio |");
+    println!("| --- | --- | --- |");
+    println!("| one `INSERT` a job | {one:.0} | 1.00 |");
+    println!(
+        "| `enqueue_many`, batches of 1,000 | {many:.0} | {:.2} |",
+        many / one
+    );
+    Ok(())
 }
 
 #[cfg(not(feature = "postgres"))]

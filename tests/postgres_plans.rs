@@ -57,10 +57,12 @@ async fn the_hot_statements_use_an_index_on_a_large_backlog() {
     let schema = format!("jobwire_plans_{}", std::process::id());
     let admin = sqlx::PgPool::connect(&url).await.expect("connects");
     let sql = |text: String| sqlx::raw_sql(sqlx::AssertSqlSafe(text));
-    sql(format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("a schema");
+    sql(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .execute(&admin)
+    .await
+    .expect("a schema");
     let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a URL");
     let queue = Postgres::connect_with(options.options([("search_path", schema.as_str())]))
         .await
@@ -77,7 +79,10 @@ async fn the_hot_statements_use_an_index_on_a_large_backlog() {
     .expect("a backlog");
     for analyzed in [false, true] {
         if analyzed {
-            sqlx::query("ANALYZE jobwire_jobs").execute(pool).await.expect("analyzes");
+            sqlx::query("ANALYZE jobwire_jobs")
+                .execute(pool)
+                .await
+                .expect("analyzes");
         }
         let queues = vec!["default".to_owned(), "mail".to_owned()];
         let skipped: Vec<String> = vec!["billing.settle".to_owned()];
@@ -97,7 +102,10 @@ async fn the_hot_statements_use_an_index_on_a_large_backlog() {
             "the claim reads the claim index (analyzed: {analyzed}): {claim:#?}"
         );
         // The only sort is of the queues' heads: at most 8 rows a queue.
-        for node in claim.iter().filter(|n| n["Node Type"].as_str() == Some("Sort")) {
+        for node in claim
+            .iter()
+            .filter(|n| n["Node Type"].as_str() == Some("Sort"))
+        {
             assert!(
                 node["Plan Rows"].as_f64().unwrap_or(f64::MAX) <= 16.0,
                 "a sort of the heads only: {node:#?}"

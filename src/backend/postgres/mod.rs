@@ -196,6 +196,116 @@ impl Postgres {
         migrate(&self.pool).await
     }
 
+    /// Enqueues on the caller's connection or transaction (any sqlx
+    /// executor): inside the application's own transaction, the job commits
+    /// or rolls back with the application's data. Workers are woken when it
+    /// commits.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: sqlx::PgPool, payload: Vec<u8>) -> Result<(), sqlx::Error> {
+    /// use jobwire::backend::{postgres::Postgres, Enqueue};
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("UPDATE users SET confirmed = true WHERE id = 42").execute(&mut *tx).await?;
+    /// Postgres::enqueue_in(&mut *tx, Enqueue::new(&payload)).await?;
+    /// tx.commit().await?; // the user and the job, or neither
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueue_in<'c, E>(executor: E, job: Enqueue<'_>) -> Result<Enqueued, sqlx::Error>
+    where
+        E: sqlx::PgExecutor<'c>,
+    {
+        let header = Header::read(job.payload).ok();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO jobwire_jobs (queue, job, version, payload, run_at, first_seen)
+             VALUES ($1, $2, $3, $4, now() + $5 * interval '1 millisecond',
+                     now() + $5 * interval '1 millisecond')
+             RETURNING id",
+        )
+        .bind(job.queue)
+        .bind(header.as_ref().map(|h| storable(h.job()).into_owned()))
+        .bind(header.as_ref().map(|h| h.version().to_string()))
+        .bind(job.payload)
+        .bind(job.at.map_or(0, delay_millis))
+        .fetch_one(executor)
+        .await?;
+        Ok(Enqueued::new(id))
+    }
+
+    /// Enqueues many jobs in one statement and one round trip, on the
+    /// queue's pool: for backfills and fan-out. Their ids, in the order
+    /// given.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::postgres::Postgres, payloads: Vec<Vec<u8>>) -> Result<(), sqlx::Error> {
+    /// use jobwire::backend::Enqueue;
+    /// let jobs: Vec<Enqueue<'_>> = payloads.iter().map(|p| Enqueue::new(p)).collect();
+    /// let ids = queue.enqueue_many(&jobs).await?;
+    /// assert_eq!(ids.len(), jobs.len());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueue_many(&self, jobs: &[Enqueue<'_>]) -> Result<Vec<Enqueued>, sqlx::Error> {
+        Postgres::enqueue_many_in(&self.pool, jobs).await
+    }
+
+    /// [`enqueue_many`](Postgres::enqueue_many) on the caller's connection
+    /// or transaction: the jobs commit or roll back with it.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: sqlx::PgPool, payloads: Vec<Vec<u8>>) -> Result<(), sqlx::Error> {
+    /// use jobwire::backend::{postgres::Postgres, Enqueue};
+    /// let jobs: Vec<Enqueue<'_>> = payloads.iter().map(|p| Enqueue::new(p)).collect();
+    /// let mut tx = pool.begin().await?;
+    /// Postgres::enqueue_many_in(&mut *tx, &jobs).await?;
+    /// tx.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueue_many_in<'c, E>(
+        executor: E,
+        jobs: &[Enqueue<'_>],
+    ) -> Result<Vec<Enqueued>, sqlx::Error>
+    where
+        E: sqlx::PgExecutor<'c>,
+    {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut queues = Vec::with_capacity(jobs.len());
+        let mut names = Vec::with_capacity(jobs.len());
+        let mut versions = Vec::with_capacity(jobs.len());
+        let mut payloads = Vec::with_capacity(jobs.len());
+        let mut delays = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let header = Header::read(job.payload).ok();
+            queues.push(job.queue);
+            names.push(header.as_ref().map(|h| storable(h.job()).into_owned()));
+            versions.push(header.as_ref().map(|h| h.version().to_string()));
+            payloads.push(job.payload);
+            delays.push(job.at.map_or(0, delay_millis));
+        }
+        // The rows are inserted in the order given, and ids come from one
+        // sequence: sorted ids are that order.
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO jobwire_jobs (queue, job, version, payload, run_at, first_seen)
+             SELECT queue, job, version, payload,
+                    now() + delay * interval '1 millisecond', now() + delay * interval '1 millisecond'
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bigint[])
+                  AS given(queue, job, version, payload, delay)
+             RETURNING id",
+        )
+        .bind(&queues)
+        .bind(&names)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(&delays)
+        .fetch_all(executor)
+        .await?;
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(Enqueued::new).collect())
+    }
+
     /// The connection pool, for your own queries.
     ///
     /// ```no_run
@@ -485,21 +595,7 @@ impl Backend for Postgres {
     type Error = sqlx::Error;
 
     async fn enqueue(&self, job: Enqueue<'_>) -> Result<Enqueued, sqlx::Error> {
-        let header = Header::read(job.payload).ok();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobwire_jobs (queue, job, version, payload, run_at, first_seen)
-             VALUES ($1, $2, $3, $4, now() + $5 * interval '1 millisecond',
-                     now() + $5 * interval '1 millisecond')
-             RETURNING id",
-        )
-        .bind(job.queue)
-        .bind(header.as_ref().map(|h| h.job()))
-        .bind(header.as_ref().map(|h| h.version().to_string()))
-        .bind(job.payload)
-        .bind(job.at.map_or(0, delay_millis))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Enqueued::new(id))
+        Postgres::enqueue_in(&self.pool, job).await
     }
 
     async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claim<RowKey>>, sqlx::Error> {
@@ -509,13 +605,13 @@ impl Backend for Postgres {
         // See `CLAIM`: index order per queue, leases that ran out, and rows
         // that cannot be read.
         let rows = sqlx::query(Postgres::CLAIM)
-        .bind(request.queues)
-        .bind(request.skip)
-        .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
-        .bind(duration_millis(request.lease))
-        .bind(request.worker)
-        .fetch_all(&self.pool)
-        .await?;
+            .bind(request.queues)
+            .bind(request.skip)
+            .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
+            .bind(duration_millis(request.lease))
+            .bind(request.worker)
+            .fetch_all(&self.pool)
+            .await?;
         let read = rows
             .iter()
             .map(|row| {
