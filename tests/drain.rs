@@ -4,6 +4,9 @@
 //! upcaster, alias or job go?" from the queue and the window's manifests,
 //! with an exit code a CI step can use.
 
+#[cfg(feature = "postgres")]
+mod support;
+
 use jobwire::backend::sqlite::Sqlite;
 use jobwire::backend::{Backend, ClaimRequest, Enqueue, Settlement, Wait};
 use jobwire::check::Manifest;
@@ -133,31 +136,12 @@ async fn every_place_a_payload_waits_is_counted_per_job_and_version() {
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn every_place_a_payload_waits_is_counted_on_postgres_too() {
-    let url = std::env::var("JOBWIRE_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!("the PostgreSQL tests need JOBWIRE_POSTGRES_URL, for example postgres://postgres@127.0.0.1:5432/test")
-    });
-    let schema = format!("jobwire_drain_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&url).await.expect("connects");
-    let sql = |text: String| sqlx::raw_sql(sqlx::AssertSqlSafe(text));
-    sql(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    ))
-    .execute(&admin)
-    .await
-    .expect("a schema");
-    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a URL");
-    let queue = jobwire::backend::postgres::Postgres::connect_with(
-        options.options([("search_path", schema.as_str())]),
-    )
-    .await
-    .expect("opens");
+    let schema = support::postgres::Schema::fresh("drain").await;
+    let queue = schema.queue().await;
     fill(&queue).await;
     every_place_is_counted(&queue.waiting().await.expect("reads"));
     drop(queue);
-    sql(format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .expect("drops");
+    schema.remove().await;
 }
 
 fn every_place_is_counted(waiting: &[Waiting]) {

@@ -4,6 +4,8 @@
 //! server, a real worker.
 #![cfg(feature = "postgres")]
 
+mod support;
+
 use jobwire::backend::postgres::Postgres;
 use jobwire::backend::Enqueue;
 use jobwire::worker::Worker;
@@ -48,22 +50,8 @@ async fn waiting(pool: &sqlx::PgPool) -> i64 {
 
 #[tokio::test]
 async fn jobs_commit_and_roll_back_with_the_applications_transaction() {
-    let url = std::env::var("JOBWIRE_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!("the PostgreSQL tests need JOBWIRE_POSTGRES_URL, for example postgres://postgres@127.0.0.1:5432/test")
-    });
-    let schema = format!("jobwire_enqueue_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&url).await.expect("connects");
-    let sql = |text: String| sqlx::raw_sql(sqlx::AssertSqlSafe(text));
-    sql(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    ))
-    .execute(&admin)
-    .await
-    .expect("a schema");
-    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a URL");
-    let queue = Postgres::connect_with(options.options([("search_path", schema.as_str())]))
-        .await
-        .expect("opens");
+    let schema = support::postgres::Schema::fresh("enqueue").await;
+    let queue = schema.queue().await;
     let pool = queue.pool().clone();
     sqlx::query("CREATE TABLE users (id BIGINT PRIMARY KEY)")
         .execute(&pool)
@@ -144,8 +132,5 @@ async fn jobs_commit_and_roll_back_with_the_applications_transaction() {
     assert_eq!(report.performed, 1_001, "{report}");
     assert_eq!(performed.load(Ordering::Relaxed), 1_001);
     drop(queue);
-    sql(format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .expect("drops");
+    schema.remove().await;
 }

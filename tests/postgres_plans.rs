@@ -6,6 +6,8 @@
 //! autovacuum, as a busy queue may) and after `ANALYZE`.
 #![cfg(feature = "postgres")]
 
+mod support;
+
 use jobwire::backend::postgres::Postgres;
 use serde_json::Value;
 
@@ -51,22 +53,8 @@ fn scans_sequentially(nodes: &[Value]) -> bool {
 
 #[tokio::test]
 async fn the_hot_statements_use_an_index_on_a_large_backlog() {
-    let url = std::env::var("JOBWIRE_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!("the PostgreSQL tests need JOBWIRE_POSTGRES_URL, for example postgres://postgres@127.0.0.1:5432/test")
-    });
-    let schema = format!("jobwire_plans_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&url).await.expect("connects");
-    let sql = |text: String| sqlx::raw_sql(sqlx::AssertSqlSafe(text));
-    sql(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    ))
-    .execute(&admin)
-    .await
-    .expect("a schema");
-    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a URL");
-    let queue = Postgres::connect_with(options.options([("search_path", schema.as_str())]))
-        .await
-        .expect("opens");
+    let schema = support::postgres::Schema::fresh("plans").await;
+    let queue = schema.queue().await;
     let pool = queue.pool();
     sqlx::query(
         "INSERT INTO jobwire_jobs (queue, job, version, payload, run_at)
@@ -125,8 +113,5 @@ async fn the_hot_statements_use_an_index_on_a_large_backlog() {
         );
     }
     drop(queue);
-    sql(format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .expect("drops");
+    schema.remove().await;
 }

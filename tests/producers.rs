@@ -152,31 +152,13 @@ impl Producer {
 
     #[cfg(feature = "postgres")]
     async fn writes_into_postgres(&self) {
-        let url = std::env::var("JOBWIRE_POSTGRES_URL").unwrap_or_else(|_| {
-            panic!("the PostgreSQL tests need JOBWIRE_POSTGRES_URL, for example postgres://postgres@127.0.0.1:5432/test")
-        });
-        let schema = format!(
-            "jobwire_producers_{}_{}",
-            self.interpreter,
-            std::process::id()
-        );
-        let admin = sqlx::PgPool::connect(&url).await.expect("connects");
-        let sql = |text: String| sqlx::raw_sql(sqlx::AssertSqlSafe(text));
-        sql(format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .execute(&admin)
-        .await
-        .expect("a schema");
-        let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a URL");
-        let queue = jobwire::backend::postgres::Postgres::connect_with(
-            options.options([("search_path", schema.as_str())]),
-        )
-        .await
-        .expect("opens");
+        let schema =
+            support::postgres::Schema::fresh(&format!("producers_{}", self.interpreter)).await;
+        let queue = schema.queue().await;
+        let (url, schema_name) = (schema.url.clone(), schema.name.clone());
         // libpq's URL: the same server, this test's schema.
         let separator = if url.contains('?') { '&' } else { '?' };
-        let producer_url = format!("{url}{separator}options=-csearch_path%3D{schema}");
+        let producer_url = format!("{url}{separator}options=-csearch_path%3D{schema_name}");
         let library = if self.interpreter == "ruby" {
             "pg"
         } else {
@@ -185,10 +167,7 @@ impl Producer {
         if self.produce(library, "postgres", &producer_url) {
             self.perform_all(queue).await;
         }
-        sql(format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&admin)
-            .await
-            .expect("drops");
+        schema.remove().await;
     }
 }
 

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod capture;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 /// A job with no arguments and a handler that succeeds, for tests about
 /// names, versions and chains: `job!(Type, "name", version, Previous)`, with
