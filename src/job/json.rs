@@ -9,7 +9,10 @@ use semver::Version;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::borrow::Cow;
+use std::collections::hash_map::RandomState;
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::marker::PhantomData;
 
 /// A previous line whose Rust type has been deleted: the upcaster edits the
@@ -329,9 +332,9 @@ impl<'a> JsonArgs<'a> {
 /// hostile object of 60,000 keys costs linear time, not quadratic.
 #[derive(Default)]
 struct Seen {
-    /// The keys' hashes, once the object is wider than [`Seen::SCAN`].
-    hashes: Option<std::collections::HashMap<u64, u32>>,
-    state: std::collections::hash_map::RandomState,
+    /// The keys' hashes, and their hasher, built only once the object is
+    /// wider than [`Seen::SCAN`]: a usual object pays for neither.
+    hashes: Option<(RandomState, HashSet<u64>)>,
 }
 
 impl Seen {
@@ -341,24 +344,20 @@ impl Seen {
     /// Whether `key` is among `fields` already; remembers it if not (the
     /// caller pushes it next).
     fn repeats(&mut self, fields: &[(Cow<'_, str>, Cow<'_, str>)], key: &str) -> bool {
-        use std::hash::BuildHasher;
         if fields.len() < Self::SCAN {
             return fields.iter().any(|(k, _)| k == key);
         }
-        let state = &self.state;
-        let hashes = self.hashes.get_or_insert_with(|| {
-            let mut hashes = std::collections::HashMap::with_capacity(fields.len() * 2);
-            for (k, _) in fields {
-                *hashes.entry(state.hash_one(k.as_ref())).or_insert(0) += 1;
-            }
-            hashes
+        let (state, hashes) = self.hashes.get_or_insert_with(|| {
+            let state = RandomState::new();
+            let hashes = fields
+                .iter()
+                .map(|(k, _)| state.hash_one(k.as_ref()))
+                .collect();
+            (state, hashes)
         });
-        let hash = state.hash_one(key);
-        let count = hashes.entry(hash).or_insert(0);
-        *count += 1;
         // A hash seen before is a repeat or a collision: only then compare
         // the keys themselves.
-        *count > 1 && fields.iter().any(|(k, _)| k == key)
+        !hashes.insert(state.hash_one(key)) && fields.iter().any(|(k, _)| k == key)
     }
 }
 
