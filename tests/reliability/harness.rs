@@ -180,7 +180,15 @@ impl Db {
             #[cfg(feature = "postgres")]
             Db::Postgres { url, schema } => {
                 let options: sqlx::postgres::PgConnectOptions = url.parse()?;
-                let options = options.options([("search_path", schema.as_str())]);
+                // Worker processes name their connections, so that a test can
+                // terminate theirs and not its own.
+                let options = options
+                    .options([("search_path", schema.as_str())])
+                    .application_name(if std::env::var("JOBWIRE_TEST_ROLE").is_ok() {
+                        WORKER_APPLICATION
+                    } else {
+                        "jobwire-test"
+                    });
                 Queue::Postgres(jobwire::backend::postgres::Postgres::connect_with(options).await?)
             }
             #[cfg(not(feature = "postgres"))]
@@ -192,6 +200,9 @@ impl Db {
         Ok(queue)
     }
 }
+
+/// The `application_name` of a worker process's PostgreSQL connections.
+pub const WORKER_APPLICATION: &str = "jobwire-test-worker";
 
 /// The URL of the PostgreSQL server the tests use. Never a silent skip: a
 /// run with the `postgres` feature and without the variable fails here.
@@ -647,6 +658,8 @@ pub struct Settings {
     pub gate: Option<String>,
     /// Release N+1's jobs instead of release N's.
     pub next: bool,
+    /// How long an idle worker sleeps when nothing wakes it.
+    pub poll: Duration,
 }
 
 impl Settings {
@@ -660,7 +673,14 @@ impl Settings {
             defer: Duration::from_millis(50),
             gate: None,
             next: false,
+            poll: Duration::from_millis(50),
         }
+    }
+
+    /// How long an idle worker sleeps when no notification wakes it.
+    pub fn poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
     }
 
     /// Release N+1: [`NextSweep`] instead of [`Sweep`].
@@ -724,6 +744,7 @@ impl WorkerProcess {
             .env("JOBWIRE_TEST_BUDGET_MS", millis(settings.budget))
             .env("JOBWIRE_TEST_WINDOW_MS", millis(settings.window))
             .env("JOBWIRE_TEST_DEFER_MS", millis(settings.defer))
+            .env("JOBWIRE_TEST_POLL_MS", millis(settings.poll))
             .env(
                 "JOBWIRE_TEST_GATE",
                 settings.gate.clone().unwrap_or_default(),
@@ -760,6 +781,13 @@ impl WorkerProcess {
             .status()
             .expect("runs kill");
         assert!(status.success(), "kill -{signal} {}", self.name);
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     /// SIGKILL: no shutdown, no settlement, nothing.
@@ -889,6 +917,7 @@ async fn work() -> Result<Report, Error> {
     let budget = Duration::from_millis(var("JOBWIRE_TEST_BUDGET_MS")?);
     let window = Duration::from_millis(var("JOBWIRE_TEST_WINDOW_MS")?);
     let defer = Duration::from_millis(var("JOBWIRE_TEST_DEFER_MS")?);
+    let poll = Duration::from_millis(var("JOBWIRE_TEST_POLL_MS")?);
     let next = std::env::var("JOBWIRE_TEST_RELEASE").is_ok_and(|release| release == "next");
     let queue = db.open().await?;
     let ledger = Ledger {
@@ -904,6 +933,7 @@ async fn work() -> Result<Report, Error> {
         lease,
         budget,
         deferral,
+        poll,
     };
     Ok(match queue {
         Queue::Sqlite(backend) => {
@@ -944,6 +974,7 @@ struct Knobs {
     lease: Duration,
     budget: Duration,
     deferral: DeferPolicy,
+    poll: Duration,
 }
 
 impl Knobs {
@@ -955,7 +986,7 @@ impl Knobs {
             .concurrency(self.concurrency)
             .lease(self.lease)
             .shutdown_budget(self.budget)
-            .poll_interval(Duration::from_millis(50))
+            .poll_interval(self.poll)
             .deferral(self.deferral)
             .retries(
                 RetryPolicy::default()
@@ -988,6 +1019,8 @@ pub struct TempPostgres {
     bin: PathBuf,
     dir: PathBuf,
     pub port: u16,
+    /// Extra server settings (`-c` options), applied at every start.
+    settings: String,
 }
 
 #[cfg(feature = "postgres")]
@@ -995,6 +1028,12 @@ impl TempPostgres {
     /// Creates and starts one. Fails (never skips) when PostgreSQL's
     /// programs cannot be found: install the Debian package `postgresql`.
     pub fn start() -> TempPostgres {
+        TempPostgres::start_with("")
+    }
+
+    /// Creates and starts one with extra server settings, such as
+    /// `-c max_connections=20`.
+    pub fn start_with(settings: &str) -> TempPostgres {
         let bin = postgres_bin().expect(
             "the PostgreSQL programs (initdb, pg_ctl): install the Debian package `postgresql`",
         );
@@ -1005,7 +1044,12 @@ impl TempPostgres {
         let dir = std::env::temp_dir().join(format!("jobwire-pg-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a scratch folder");
-        let server = TempPostgres { bin, dir, port };
+        let server = TempPostgres {
+            bin,
+            dir,
+            port,
+            settings: settings.to_owned(),
+        };
         if as_root() {
             let status = Command::new("chown")
                 .args(["-R", "postgres"])
@@ -1071,9 +1115,10 @@ impl TempPostgres {
     /// Starts the server and waits until it accepts connections.
     pub fn up(&self) {
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off {}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.settings
         );
         let log = self.dir.join("log").display().to_string();
         self.run(

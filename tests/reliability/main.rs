@@ -24,6 +24,8 @@ mod long_jobs;
 mod lost_claims;
 mod poison;
 #[cfg(feature = "postgres")]
+mod postgres_connections;
+#[cfg(feature = "postgres")]
 mod postgres_restart;
 mod sigterm_budget;
 
@@ -43,6 +45,16 @@ fn main() -> std::process::ExitCode {
         ("exclusive_claims::postgres", exclusive_claims::postgres),
         #[cfg(feature = "postgres")]
         ("postgres_restart::postgres", postgres_restart::postgres),
+        #[cfg(feature = "postgres")]
+        (
+            "postgres_connections::terminated",
+            postgres_connections::terminated,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "postgres_connections::starved",
+            postgres_connections::starved,
+        ),
         ("poison::sqlite", poison::sqlite),
         #[cfg(feature = "postgres")]
         ("poison::postgres", poison::postgres),
