@@ -22,6 +22,10 @@
 //! # }
 //! ```
 
+mod health;
+
+pub use health::{ClaimProbe, Health, OldestTransaction, QueueDepth, TableHealth};
+
 use crate::backend::{
     sort_out, storable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
     SettleError, Settlement,
@@ -194,6 +198,34 @@ impl Postgres {
     /// ```
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
         migrate(&self.pool).await
+    }
+
+    /// How the queue is doing: its tables' live and dead tuples and size,
+    /// the oldest open transaction in the cluster, what a claim of the
+    /// queues' heads costs now, and each queue's depth. Read-only.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
+    /// print!("{}", queue.health().await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn health(&self) -> Result<Health, sqlx::Error> {
+        health::read(&self.pool).await
+    }
+
+    /// [`Postgres::health`] through a pool of your own, without applying the
+    /// schema first: a database without jobwire's tables reports none.
+    /// `jobwire health` reads it this way.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: sqlx::PgPool) -> Result<(), sqlx::Error> {
+    /// let health = jobwire::backend::postgres::Postgres::health_of(&pool).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn health_of(pool: &PgPool) -> Result<Health, sqlx::Error> {
+        health::read(pool).await
     }
 
     /// Enqueues on the caller's connection or transaction (any sqlx

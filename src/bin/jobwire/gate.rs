@@ -80,21 +80,6 @@ enum Watch {
     Nothing,
 }
 
-fn duration(text: &str) -> Option<Duration> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    Some(match unit {
-        "ms" => Duration::from_millis(number),
-        "" | "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number * 60),
-        "h" => Duration::from_secs(number * 3600),
-        _ => return None,
-    })
-}
-
 fn parse(raw: &[String]) -> Result<Args, String> {
     let (own, wrapped) = match raw.iter().position(|a| a == "--") {
         Some(at) => (&raw[..at], raw[at + 1..].to_vec()),
@@ -159,7 +144,7 @@ fn parse(raw: &[String]) -> Result<Args, String> {
             }
             "--timeout" | "--max" | "--lease" => {
                 let text = value()?;
-                let parsed = duration(&text)
+                let parsed = crate::duration(&text)
                     .ok_or(format!("{flag}: `{text}` is not a duration (30s, 10m, 1h)"))?;
                 match flag {
                     "--timeout" => args.timeout = parsed,

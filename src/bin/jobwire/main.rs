@@ -28,6 +28,8 @@ macro_rules! note {
 mod drain;
 #[cfg(feature = "worker")]
 mod gate;
+#[cfg(feature = "postgres")]
+mod health;
 
 const USAGE: &str = "usage:
   jobwire check MANIFESTS_DIR
@@ -41,6 +43,8 @@ const USAGE: &str = "usage:
       the deploy gate: `jobwire gate --help` (needs the feature `worker`)
   jobwire drain --sqlite PATH | --postgres URL [--manifests DIR] [upcaster JOB LINE | alias NAME | retire JOB]
       what waits per job and version; whether a piece of old code can go: `jobwire drain --help`
+  jobwire health [--postgres URL] [--json] [--pinned-after 60s]
+      the PostgreSQL queue's tables, oldest transaction, claim cost and depth: `jobwire health --help`
 
 exit codes: 0 safe, 1 breaking, 2 misuse or unreadable manifest";
 
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         ["release", dir, label] => release(dir, label),
         ["gate", ..] => gate(&args[1..]),
         ["drain", ..] => drain(&args[1..]),
+        ["health", ..] => health(&args[1..]),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -124,6 +129,36 @@ fn gate(args: &[String]) -> ExitCode {
 #[cfg(feature = "worker")]
 fn drain(args: &[String]) -> ExitCode {
     drain::main(args)
+}
+
+#[cfg(feature = "postgres")]
+fn health(args: &[String]) -> ExitCode {
+    health::main(args)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn health(_: &[String]) -> ExitCode {
+    note!("jobwire health: this build has no PostgreSQL queue: install with `--features postgres`");
+    ExitCode::from(2)
+}
+
+/// A duration as deploy scripts write it: `500ms`, `30s` (or `30`), `10m`,
+/// `1h`. `None` for anything else, an overflow included.
+#[cfg_attr(not(feature = "worker"), allow(dead_code))]
+fn duration(text: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    Some(match unit {
+        "ms" => Duration::from_millis(number),
+        "" | "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.checked_mul(60)?),
+        "h" => Duration::from_secs(number.checked_mul(3600)?),
+        _ => return None,
+    })
 }
 
 #[cfg(not(feature = "worker"))]
