@@ -51,9 +51,7 @@ pub fn unreadable_rows_sqlite() {
     let db = Db::sqlite("garbage");
     block_on(async {
         let queue = db.open().await.expect("opens");
-        let Queue::Sqlite(sqlite) = &queue else {
-            unreachable!("an SQLite queue")
-        };
+        let sqlite = queue.sqlite().expect("an SQLite queue");
         let pool = sqlite.pool();
         // A payload stored as a number, as a real, and a first_seen that is
         // not a time: what a careless producer writes.
@@ -164,9 +162,7 @@ pub fn a_name_that_is_not_utf8_hides_nothing_sqlite() {
     let db = Db::sqlite("utf8");
     block_on(async {
         let queue = db.open().await.expect("opens");
-        let Queue::Sqlite(sqlite) = &queue else {
-            unreachable!("an SQLite queue")
-        };
+        let sqlite = queue.sqlite().expect("an SQLite queue");
         queue.enqueue(&sleepy(1, 5)).await;
         let pool = sqlite.pool();
         sqlx::query(

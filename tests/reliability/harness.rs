@@ -12,7 +12,9 @@ use jobwire::worker::{DeferPolicy, Report, RetryPolicy, Worker};
 use jobwire::{Context, HandlerError, Job, NoPrevious, Producer, Router, WritePolicy};
 use semver::Version;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+#[cfg(feature = "postgres")]
+use std::path::Path;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -202,6 +204,7 @@ impl Db {
 }
 
 /// The `application_name` of a worker process's PostgreSQL connections.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub const WORKER_APPLICATION: &str = "jobwire-test-worker";
 
 /// The URL of the PostgreSQL server the tests use. Never a silent skip: a
@@ -235,6 +238,15 @@ pub struct Performed {
 }
 
 impl Queue {
+    /// The SQLite queue, if this is one.
+    pub fn sqlite(&self) -> Option<&Sqlite> {
+        match self {
+            Queue::Sqlite(queue) => Some(queue),
+            #[cfg(feature = "postgres")]
+            Queue::Postgres(_) => None,
+        }
+    }
+
     pub async fn enqueue(&self, payload: &[u8]) -> i64 {
         let job = Enqueue::new(payload);
         let stored = match self {
@@ -678,6 +690,7 @@ impl Settings {
     }
 
     /// How long an idle worker sleeps when no notification wakes it.
+    #[cfg(feature = "postgres")]
     pub fn poll(mut self, poll: Duration) -> Self {
         self.poll = poll;
         self
@@ -784,6 +797,7 @@ impl WorkerProcess {
     }
 
     /// Whether the process is still running.
+    #[cfg(feature = "postgres")]
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
