@@ -490,10 +490,66 @@ async fn migrate_once(pool: &PgPool) -> Result<(), sqlx::Error> {
     } else {
         None
     };
-    if applied < Some(SCHEMA_VERSION) {
-        sqlx::raw_sql(Postgres::SCHEMA).execute(&mut *tx).await?;
+    match applied {
+        Some(found) if found > SCHEMA_VERSION => {
+            // A newer jobwire upgraded the queue: go on only if it says
+            // this build's code still reads its tables.
+            let readable_from: Option<i32> =
+                sqlx::query_scalar("SELECT readable_from FROM jobwire_schema WHERE version = $1")
+                    .bind(found)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .ok()
+                    .flatten();
+            if readable_from.is_none_or(|oldest| oldest > SCHEMA_VERSION) {
+                return Err(sqlx::Error::Configuration(Box::new(SchemaTooNew {
+                    found,
+                    readable_from,
+                    supported: SCHEMA_VERSION,
+                })));
+            }
+        }
+        Some(found) if found == SCHEMA_VERSION => {}
+        _ => {
+            sqlx::raw_sql(Postgres::SCHEMA).execute(&mut *tx).await?;
+        }
     }
     tx.commit().await
+}
+
+/// The queue's schema was upgraded by a newer jobwire whose tables this
+/// build cannot safely use: `Postgres::connect` (and `migrate`) refuse it as
+/// `sqlx::Error::Configuration`, so an old worker left behind in a rolling
+/// upgrade stops at start instead of misreading jobs.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use jobwire::backend::postgres::{Postgres, SchemaTooNew};
+/// match Postgres::connect("postgres://127.0.0.1/app").await {
+///     Err(sqlx::Error::Configuration(error)) if error.is::<SchemaTooNew>() => {
+///         eprintln!("deploy a newer jobwire: {error}");
+///     }
+///     _ => {}
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the queue's schema is version {found}, which {}; this jobwire knows versions up to {supported}: \
+     run a newer jobwire",
+    match readable_from {
+        Some(oldest) => format!("code of schema version {oldest} or later may use"),
+        None => "does not say which older code may use it".to_owned(),
+    }
+)]
+#[non_exhaustive]
+pub struct SchemaTooNew {
+    /// The newest schema version applied to the database.
+    pub found: i32,
+    /// The oldest schema version whose code may use it, as it says.
+    pub readable_from: Option<i32>,
+    /// The newest schema version this build knows.
+    pub supported: i32,
 }
 
 /// Wakes idle workers on every notification, and on every reconnection

@@ -79,6 +79,13 @@ CREATE TABLE IF NOT EXISTS jobwire_dead (
 );
 
 -- Which versions of this schema are applied: `migrate` applies nothing (and
--- takes no table lock) when the newest is there.
+-- takes no table lock) when the newest is there. `readable_from` is the
+-- oldest schema version whose code may still work on this one: a build that
+-- finds a newer schema than its own goes on only if it is at least that
+-- version, so a rolling upgrade of jobwire itself never lets old workers
+-- misread new tables.
 CREATE TABLE IF NOT EXISTS jobwire_schema (version INTEGER PRIMARY KEY);
-INSERT INTO jobwire_schema (version) VALUES (1), (2) ON CONFLICT DO NOTHING;
+ALTER TABLE jobwire_schema ADD COLUMN IF NOT EXISTS readable_from INTEGER;
+-- Version 2 only adds a column 0.2's workers never read: they work on.
+INSERT INTO jobwire_schema (version, readable_from) VALUES (1, 1), (2, 1)
+    ON CONFLICT (version) DO UPDATE SET readable_from = EXCLUDED.readable_from;
