@@ -111,6 +111,21 @@ async fn the_hot_statements_use_an_index_on_a_large_backlog() {
             uses_index(&ack, "jobwire_jobs_pkey") && !scans_sequentially(&ack),
             "the acknowledgement finds its row by key: {ack:#?}"
         );
+        // A group of 32 acknowledgements, as a busy worker sends them.
+        let ids: Vec<i64> = (0..32).map(|i| 1_000 + i * 3_000).collect();
+        let epochs: Vec<i64> = vec![1; ids.len()];
+        let explain = format!("EXPLAIN (FORMAT JSON) {}", Postgres::ACK_MANY);
+        let group = plan(
+            pool,
+            sqlx::query(sqlx::AssertSqlSafe(explain.as_str()))
+                .bind(&ids)
+                .bind(&epochs),
+        )
+        .await;
+        assert!(
+            uses_index(&group, "jobwire_jobs_pkey") && !scans_sequentially(&group),
+            "a group acknowledgement finds each row by key: {group:#?}"
+        );
     }
     drop(queue);
     schema.remove().await;

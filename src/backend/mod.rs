@@ -37,6 +37,8 @@
 //! checkpoint that gives new ones: jobwire relies on getting back what was
 //! enqueued.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod group_commit;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]

@@ -26,6 +26,7 @@ mod health;
 
 pub use health::{ClaimProbe, Health, OldestTransaction, QueueDepth, TableHealth};
 
+use crate::backend::group_commit::GroupCommit;
 use crate::backend::{
     sort_out, storable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
     SettleError, Settlement,
@@ -54,6 +55,7 @@ use tokio::task::JoinHandle;
 #[derive(Clone, Debug)]
 pub struct Postgres {
     pool: PgPool,
+    acks: Arc<GroupCommit>,
     wake: Arc<Notify>,
     _listener: Arc<Listening>,
 }
@@ -130,6 +132,20 @@ impl Postgres {
     pub const ACK: &'static str =
         "DELETE FROM jobwire_jobs WHERE id = $1 AND epoch = $2 AND state = 'running'";
 
+    /// The acknowledgement of a group of claims without lent work (jobs that
+    /// finish together are acknowledged in one statement, each fenced by its
+    /// own epoch), for `EXPLAIN`: `$1` the ids (`bigint[]`), `$2` their
+    /// epochs (`bigint[]`). It returns the ids it deleted: a missing one was
+    /// fenced, and only that job is.
+    ///
+    /// ```
+    /// assert!(jobwire::backend::postgres::Postgres::ACK_MANY.contains("unnest"));
+    /// ```
+    pub const ACK_MANY: &'static str = "DELETE FROM jobwire_jobs AS j
+         USING unnest($1::bigint[], $2::bigint[]) AS a(id, epoch)
+         WHERE j.id = a.id AND j.epoch = a.epoch AND j.state = 'running'
+         RETURNING j.id";
+
     /// Connects to the database at `url`, applies the schema and starts
     /// listening for work.
     ///
@@ -182,6 +198,7 @@ impl Postgres {
         let listening = tokio::spawn(listen(listener, Arc::clone(&wake)));
         Ok(Postgres {
             pool,
+            acks: Arc::new(GroupCommit::default()),
             wake,
             _listener: Arc::new(Listening(listening)),
         })
@@ -660,6 +677,7 @@ fn fenced(rows: u64) -> Result<(), SettleError<sqlx::Error>> {
 }
 
 const ACK: &str = Postgres::ACK;
+const ACK_MANY: &str = Postgres::ACK_MANY;
 
 /// Only a deferral counts as one; new bytes are newly seen (the deploy
 /// window counts from them).
@@ -784,15 +802,38 @@ impl Backend for Postgres {
                 fenced(rows)?;
                 tx.commit().await.map_err(backend)
             }
-            (Settlement::Ack, None) => fenced(
-                sqlx::query(ACK)
-                    .bind(key.id)
-                    .bind(key.epoch)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend)?
-                    .rows_affected(),
-            ),
+            (Settlement::Ack, None) => {
+                let pool = &self.pool;
+                let grouped = self
+                    .acks
+                    .ack(*key, |keys| async move {
+                        let (ids, epochs): (Vec<i64>, Vec<i64>) =
+                            keys.iter().map(|k| (k.id, k.epoch)).unzip();
+                        let mut deleted: Vec<i64> = sqlx::query_scalar(ACK_MANY)
+                            .bind(&ids)
+                            .bind(&epochs)
+                            .fetch_all(pool)
+                            .await?;
+                        deleted.sort_unstable();
+                        Ok::<_, sqlx::Error>(
+                            ids.iter()
+                                .map(|id| u64::from(deleted.binary_search(id).is_ok()))
+                                .collect(),
+                        )
+                    })
+                    .await;
+                let rows = match grouped {
+                    Some(rows) => rows,
+                    None => sqlx::query(ACK)
+                        .bind(key.id)
+                        .bind(key.epoch)
+                        .execute(pool)
+                        .await
+                        .map_err(backend)?
+                        .rows_affected(),
+                };
+                fenced(rows)
+            }
             (
                 Settlement::Reschedule {
                     at,

@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+use crate::backend::group_commit::GroupCommit;
 use crate::backend::{
     sort_out, storable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
     SettleError, Settlement,
@@ -35,7 +36,7 @@ use sqlx::Row;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 /// The embedded queue. Cheap to clone: clones share one pool.
 ///
@@ -287,55 +288,15 @@ impl Sqlite {
 
 const ACK: &str = "DELETE FROM jobwire_jobs WHERE id = ?1 AND epoch = ?2 AND state = 'running'";
 
-/// Group commit for acknowledgements: jobs that finish together are
-/// acknowledged in one transaction, since a commit costs far more than a
-/// delete. Each acknowledgement is still its own fenced statement, with its
-/// own answer; whoever arrives while no one is committing commits for
-/// everyone waiting.
-#[derive(Debug, Default)]
-struct GroupCommit {
-    waiting: std::sync::Mutex<Vec<(RowKey, oneshot::Sender<u64>)>>,
-    committer: tokio::sync::Mutex<()>,
-}
-
-impl GroupCommit {
-    /// Acknowledges `key`; the number of rows deleted (0 when fenced).
-    async fn ack(&self, writer: &SqlitePool, key: RowKey) -> Result<u64, sqlx::Error> {
-        let (answer, answered) = oneshot::channel();
-        if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.push((key, answer));
-        }
-        {
-            let _turn = self.committer.lock().await;
-            let batch = self
-                .waiting
-                .lock()
-                .map(|mut waiting| std::mem::take(&mut *waiting))
-                .unwrap_or_default();
-            if !batch.is_empty() {
-                self.commit(writer, batch).await;
-            }
-        }
-        match answered.await {
-            Ok(rows) => Ok(rows),
-            // The group's transaction failed: acknowledge alone, for an
-            // answer (and an error) of its own.
-            Err(_) => Ok(sqlx::query(ACK)
-                .bind(key.id)
-                .bind(key.epoch)
-                .execute(writer)
-                .await?
-                .rows_affected()),
-        }
-    }
-
-    /// Commits a batch; on any error every answer is dropped, and each
-    /// acknowledgement is tried again alone.
-    async fn commit(&self, writer: &SqlitePool, batch: Vec<(RowKey, oneshot::Sender<u64>)>) {
-        let run = async {
+/// Acknowledges `key` in the next group commit: the rows deleted (0 when
+/// fenced). A group whose transaction failed acknowledges each of its jobs
+/// alone, for an answer (and an error) of its own.
+async fn ack(acks: &GroupCommit, writer: &SqlitePool, key: RowKey) -> Result<u64, sqlx::Error> {
+    let grouped = acks
+        .ack(key, |keys| async move {
             let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-            let mut rows = Vec::with_capacity(batch.len());
-            for (key, _) in &batch {
+            let mut rows = Vec::with_capacity(keys.len());
+            for key in &keys {
                 rows.push(
                     sqlx::query(ACK)
                         .bind(key.id)
@@ -347,12 +308,16 @@ impl GroupCommit {
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(rows)
-        };
-        if let Ok(rows) = run.await {
-            for ((_, answer), rows) in batch.into_iter().zip(rows) {
-                let _ = answer.send(rows);
-            }
-        }
+        })
+        .await;
+    match grouped {
+        Some(rows) => Ok(rows),
+        None => Ok(sqlx::query(ACK)
+            .bind(key.id)
+            .bind(key.epoch)
+            .execute(writer)
+            .await?
+            .rows_affected()),
     }
 }
 
@@ -474,7 +439,7 @@ impl Backend for Sqlite {
     ) -> Result<(), SettleError<sqlx::Error>> {
         let backend = SettleError::Backend;
         let rows = match settlement {
-            Settlement::Ack => self.acks.ack(&self.writer, *key).await.map_err(backend)?,
+            Settlement::Ack => ack(&self.acks, &self.writer, *key).await.map_err(backend)?,
             Settlement::Reschedule { at, payload, wait } => {
                 // Only a deferral counts as one; new bytes are newly seen.
                 let rows = sqlx::query(
