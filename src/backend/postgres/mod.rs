@@ -807,6 +807,16 @@ impl Backend for Postgres {
                 let grouped = self
                     .acks
                     .ack(*key, |keys| async move {
+                        // A job that finishes alone: the plain statement.
+                        if let [only] = keys.as_slice() {
+                            let rows = sqlx::query(ACK)
+                                .bind(only.id)
+                                .bind(only.epoch)
+                                .execute(pool)
+                                .await?
+                                .rows_affected();
+                            return Ok(vec![rows]);
+                        }
                         let (ids, epochs): (Vec<i64>, Vec<i64>) =
                             keys.iter().map(|k| (k.id, k.epoch)).unzip();
                         let mut deleted: Vec<i64> = sqlx::query_scalar(ACK_MANY)
