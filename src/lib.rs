@@ -88,6 +88,7 @@
 //! | patterns | [`Added`] (optional parameter), [`Deprecated`], [`retire!`], [`Job::ALIASES`], [`WritePolicy`] |
 //! | property tests (feature `testing`) | `testing::Kit`, `testing::Reader`, `testing::strategy` |
 //! | deploy-safety check | [`check`]: [`check::Manifest`], [`check::check_window`], [`check::assert_safe_deploy`] |
+//! | JSON shapes the check compares | [`shape`]: [`shape::Shape`], [`shape::Shape::read_by`], [`shape::Mismatch`] |
 //! | errors | [`RejectError`], [`RegistryError`], [`HandlerError`], [`UpcastError`], [`DowncastError`], [`SealError`] |
 //!
 //! The README specifies the wire format and the dispatch table.
@@ -140,6 +141,7 @@ pub mod gate;
 pub mod iteration;
 mod job;
 mod produce;
+pub mod shape;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

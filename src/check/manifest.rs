@@ -1,6 +1,7 @@
 //! The manifest: what a release reads and writes, as stable JSON.
 
 use crate::dispatch::entry::Entry;
+use crate::shape::Shape;
 use crate::wire::Line;
 use crate::Router;
 use semver::Version;
@@ -69,10 +70,19 @@ pub struct JobManifest {
     pub status: Status,
     /// Its current version.
     pub version: Version,
-    /// An iterable job's cursor type (its Rust type name); none for a job
-    /// that is not iterable, or was registered without `iterable`.
+    /// An iterable job's cursor type (its Rust type name, for messages);
+    /// none for a job that is not iterable, or was registered without
+    /// `iterable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+    /// The JSON shape of the cursor, which the check compares (absent from
+    /// manifests written by jobwire 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_shape: Option<Shape>,
+    /// The JSON shape of the arguments read on each line, which the check
+    /// compares (empty in manifests written by jobwire 0.2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shapes: BTreeMap<LineRange, Shape>,
     /// What producers write under each policy; none for a deprecated job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writes: Option<Writes>,
@@ -326,6 +336,13 @@ impl Manifest {
 
 impl JobManifest {
     fn of(entry: &Entry) -> JobManifest {
+        let mut shapes = BTreeMap::new();
+        shapes.insert(LineRange(Line::of(&entry.version)), (entry.shape)());
+        for link in &entry.links {
+            shapes
+                .entry(LineRange(Line::of(&link.version)))
+                .or_insert_with(link.shape);
+        }
         let mut reads = vec![LineRange(Line::of(&entry.version))];
         reads.extend(
             entry
@@ -357,7 +374,9 @@ impl JobManifest {
                 Status::Active
             },
             version: entry.version.clone(),
-            cursor: entry.cursor.map(str::to_owned),
+            cursor: entry.cursor.map(|cursor| cursor.name.to_owned()),
+            cursor_shape: entry.cursor.map(|cursor| (cursor.shape)()),
+            shapes,
             writes,
         }
     }

@@ -1,7 +1,8 @@
 //! The rules: a release's manifest against the manifests of the releases
 //! whose payloads may still be in flight, in the spirit of `buf breaking`.
 
-use crate::check::manifest::{JobManifest, Manifest, Status};
+use crate::check::manifest::{JobManifest, LineRange, Manifest, Status};
+use crate::shape::{Mismatch, Problem};
 use crate::wire::Line;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -38,15 +39,23 @@ pub enum Rule {
     /// same line: a cursor written by one release would be misread by the
     /// other.
     CursorChangedWithoutVersion,
+    /// Arguments one release writes do not read in the other release's type
+    /// for that line: a required field added, removed or retyped, or an enum
+    /// variant renamed, without a major version.
+    ArgsUnreadable,
+    /// A shape could not be compared: a manifest without shapes (written by
+    /// jobwire 0.2, or without the `shapes` feature), or a type the trace
+    /// cannot see (not breaking: the check says what it did not check).
+    ShapeNotCompared,
 }
 
 impl Rule {
     /// Every rule, in order.
     ///
     /// ```
-    /// assert!(jobwire::check::Rule::ALL.iter().filter(|r| r.is_breaking()).count() == 7);
+    /// assert!(jobwire::check::Rule::ALL.iter().filter(|r| r.is_breaking()).count() == 8);
     /// ```
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 11] = [
         Rule::WrittenJobDropped,
         Rule::PreviousPolicyUnreadable,
         Rule::VersionNoLongerRead,
@@ -56,6 +65,8 @@ impl Rule {
         Rule::NewJobDeferred,
         Rule::LossyDowncast,
         Rule::CursorChangedWithoutVersion,
+        Rule::ArgsUnreadable,
+        Rule::ShapeNotCompared,
     ];
 
     /// The rule's stable id.
@@ -74,6 +85,8 @@ impl Rule {
             Rule::NewJobDeferred => "NEW_JOB_DEFERRED",
             Rule::LossyDowncast => "LOSSY_DOWNCAST",
             Rule::CursorChangedWithoutVersion => "CURSOR_CHANGED_WITHOUT_VERSION",
+            Rule::ArgsUnreadable => "ARGS_UNREADABLE",
+            Rule::ShapeNotCompared => "SHAPE_NOT_COMPARED",
         }
     }
 
@@ -83,7 +96,10 @@ impl Rule {
     /// assert!(!jobwire::check::Rule::NewJobDeferred.is_breaking());
     /// ```
     pub const fn is_breaking(self) -> bool {
-        !matches!(self, Rule::NewJobDeferred | Rule::LossyDowncast)
+        !matches!(
+            self,
+            Rule::NewJobDeferred | Rule::LossyDowncast | Rule::ShapeNotCompared
+        )
     }
 }
 
@@ -212,8 +228,10 @@ pub fn check_window(earlier: &[Manifest], current: &Manifest) -> Report {
         let previous = i + 1 == earlier.len();
         checker.written_jobs(previous);
         checker.retired_names();
-        checker.cursors();
+        checker.cursors(previous);
+        checker.args(Side::Old);
         if previous {
+            checker.args(Side::New);
             checker.previous_policy();
         }
     }
@@ -255,13 +273,75 @@ fn resolve<'m>(manifest: &'m Manifest, name: &str) -> Target<'m> {
     }
 }
 
+/// One of the two releases a check compares.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Old,
+    New,
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::Old => Side::New,
+            Side::New => Side::Old,
+        }
+    }
+}
+
+/// The one-line fix for arguments that do not read, from what is wrong.
+fn args_fix(mismatches: &[Mismatch], next_major: u64) -> String {
+    let major = format!("or make the change a major version ({next_major}.0.0) with an upcaster");
+    let missing: Vec<&str> = mismatches
+        .iter()
+        .filter(|m| matches!(m.problem, Problem::MissingField { .. } | Problem::MaybeNull))
+        .map(|m| m.path.as_str())
+        .collect();
+    let changed: Vec<&str> = mismatches
+        .iter()
+        .filter(|m| matches!(m.problem, Problem::Retyped { .. } | Problem::UnknownVariant))
+        .map(|m| m.path.as_str())
+        .collect();
+    match (missing.is_empty(), changed.is_empty()) {
+        (false, true) => format!(
+            "give `{}` a default where it is read (`Added<T>`, `Option`, `#[serde(default)]`) and keep writing it while older releases read it, {major}",
+            missing.join("`, `")
+        ),
+        (true, false) => format!(
+            "keep the type and variant names of `{}` on this line (add a new field or variant instead), {major}",
+            changed.join("`, `")
+        ),
+        _ => format!("keep every field's type and give new fields a default, {major}"),
+    }
+}
+
+/// The mismatches of each direction (writer, reader, found), as two
+/// sentences: what breaks, and what could not be compared.
+fn split(directions: Vec<(&str, &str, Vec<Mismatch>)>) -> (String, String) {
+    let (mut broken, mut unknown) = (Vec::new(), Vec::new());
+    for (writer, reader, found) in directions {
+        let (unseen, wrong): (Vec<_>, Vec<_>) =
+            found.into_iter().partition(|m| m.problem.is_unknown());
+        if !wrong.is_empty() {
+            let list: Vec<String> = wrong.iter().map(ToString::to_string).collect();
+            broken.push(format!(
+                "written by {writer} and read by {reader}, {}",
+                list.join("; ")
+            ));
+        }
+        unknown.extend(unseen.iter().map(ToString::to_string));
+    }
+    unknown.dedup();
+    (broken.join("; and "), unknown.join("; "))
+}
+
 struct Checker<'a> {
     old: &'a Manifest,
     new: &'a Manifest,
     findings: &'a mut BTreeSet<Finding>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
     fn find(&mut self, rule: Rule, job: &str, message: String, fix: String) {
         self.findings.insert(Finding {
             rule,
@@ -272,10 +352,29 @@ impl Checker<'_> {
         });
     }
 
+    /// The label of a side, for messages.
+    fn label(&self, side: Side) -> &'a str {
+        match side {
+            Side::Old => self.old.release.as_deref().unwrap_or("the earlier release"),
+            Side::New => self.new.release.as_deref().unwrap_or("this release"),
+        }
+    }
+
+    fn manifest(&self, side: Side) -> &'a Manifest {
+        match side {
+            Side::Old => self.old,
+            Side::New => self.new,
+        }
+    }
+
     /// Rule CURSOR_CHANGED_WITHOUT_VERSION: an iterable job on the same line
-    /// in both releases must keep its cursor type, or the other release
-    /// misreads the cursors it finds in flight.
-    fn cursors(&mut self) {
+    /// in both releases must keep a cursor each release reads, or the other
+    /// release misreads the cursors it finds in flight. The earlier
+    /// release's cursors are resumed here; against the previous release,
+    /// this release's cursors are also resumed there (a mixed fleet). The
+    /// shapes are compared; a manifest without them falls back to the
+    /// cursor's type name, and says so.
+    fn cursors(&mut self, previous: bool) {
         for (name, old_job) in &self.old.jobs {
             let Target::Job(new_name, new_job) = resolve(self.new, name) else {
                 continue;
@@ -283,19 +382,138 @@ impl Checker<'_> {
             let (Some(old_cursor), Some(new_cursor)) = (&old_job.cursor, &new_job.cursor) else {
                 continue;
             };
-            if old_cursor == new_cursor || Line::of(&old_job.version) != Line::of(&new_job.version)
-            {
+            if Line::of(&old_job.version) != Line::of(&new_job.version) {
                 continue;
             }
-            let message = format!(
-                "the cursor of `{new_name}` was `{old_cursor}` at {} and is `{new_cursor}` at {}, on the same line: a cursor one release writes would be misread by the other",
-                old_job.version, new_job.version
-            );
+            let (old_label, new_label) = (self.label(Side::Old), self.label(Side::New));
             let fix = format!(
-                "make the change a major version ({}.0.0) and read the old cursor in `Iterate::upcast_cursor`, or keep the cursor's type",
+                "make the change a major version ({}.0.0) and read the old cursor in `Iterate::upcast_cursor`, or make the new field optional (`Option` or `#[serde(default)]`) and keep the old ones",
                 new_job.version.major + 1
             );
-            self.find(Rule::CursorChangedWithoutVersion, new_name, message, fix);
+            let (Some(old_shape), Some(new_shape)) = (&old_job.cursor_shape, &new_job.cursor_shape)
+            else {
+                let message = format!(
+                    "the cursor's shape is missing from {}'s manifest (written by jobwire 0.2?), so only its type name was compared",
+                    if old_job.cursor_shape.is_none() { old_label } else { new_label }
+                );
+                let names_differ = old_cursor != new_cursor;
+                self.find(
+                    Rule::ShapeNotCompared,
+                    new_name,
+                    message,
+                    "record the release's manifest again with this jobwire".to_owned(),
+                );
+                if names_differ {
+                    let message = format!(
+                        "the cursor of `{new_name}` was `{old_cursor}` at {} and is `{new_cursor}` at {}, on the same line: a cursor one release writes would be misread by the other",
+                        old_job.version, new_job.version
+                    );
+                    self.find(Rule::CursorChangedWithoutVersion, new_name, message, fix);
+                }
+                continue;
+            };
+            let mut directions = vec![(old_label, new_label, old_shape.read_by(new_shape))];
+            if previous {
+                directions.push((new_label, old_label, new_shape.read_by(old_shape)));
+            }
+            let (broken, unknown) = split(directions);
+            if !broken.is_empty() {
+                let message = format!(
+                    "the cursor of `{new_name}` is `{old_shape}` at {} and `{new_shape}` at {}, on the same line: {broken}",
+                    old_job.version, new_job.version
+                );
+                self.find(Rule::CursorChangedWithoutVersion, new_name, message, fix);
+            }
+            if !unknown.is_empty() {
+                self.find(
+                    Rule::ShapeNotCompared,
+                    new_name,
+                    format!("part of the cursor was not compared: {unknown}"),
+                    "nothing to do; check that part by hand, or give it a type the trace can see"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+
+    /// Rule ARGS_UNREADABLE: what `writer` writes (under either policy)
+    /// must read in the other side's type for that line. The earlier
+    /// release's payloads are read here; against the previous release, this
+    /// release's payloads are also read there.
+    fn args(&mut self, writer: Side) {
+        let reader = writer.other();
+        let (writer_label, reader_label) = (self.label(writer), self.label(reader));
+        let (writes_from, reads_in) = (self.manifest(writer), self.manifest(reader));
+        let mut found = Vec::new();
+        for (writer_name, writer_job) in &writes_from.jobs {
+            let Some(writes) = &writer_job.writes else {
+                continue;
+            };
+            let mut written = vec![&writes.current];
+            if writes.previous != writes.current {
+                written.push(&writes.previous);
+            }
+            for written in written {
+                let Target::Job(reader_name, reader_job) = resolve(reads_in, &written.name) else {
+                    continue;
+                };
+                if !reader_job.reads_version(&written.version) {
+                    continue;
+                }
+                let job = match writer {
+                    Side::New => writer_name.to_owned(),
+                    Side::Old => reader_name.to_owned(),
+                };
+                let line = LineRange(Line::of(&written.version));
+                let (Some(written_shape), Some(read_shape)) =
+                    (writer_job.shapes.get(&line), reader_job.shapes.get(&line))
+                else {
+                    let old_job = match writer {
+                        Side::Old => writer_job,
+                        Side::New => reader_job,
+                    };
+                    let missing = if old_job.shapes.contains_key(&line) {
+                        self.label(Side::New)
+                    } else {
+                        self.label(Side::Old)
+                    };
+                    found.push((
+                        Rule::ShapeNotCompared,
+                        job.clone(),
+                        format!("the arguments' shape on {line} is missing from {missing}'s manifest (written by jobwire 0.2?), so the arguments were not compared"),
+                        "record the release's manifest again with this jobwire".to_owned(),
+                    ));
+                    continue;
+                };
+                let mismatches = written_shape.read_by(read_shape);
+                let fix = args_fix(
+                    &mismatches,
+                    writer_job.version.major.max(reader_job.version.major) + 1,
+                );
+                let (broken, unknown) = split(vec![(writer_label, reader_label, mismatches)]);
+                if !broken.is_empty() {
+                    found.push((
+                        Rule::ArgsUnreadable,
+                        job.clone(),
+                        format!(
+                            "{writer_label} writes {} {} as `{written_shape}`, and {reader_label} reads {line} as `{read_shape}`: {broken}",
+                            written.name, written.version
+                        ),
+                        fix.clone(),
+                    ));
+                }
+                if !unknown.is_empty() {
+                    found.push((
+                        Rule::ShapeNotCompared,
+                        job.clone(),
+                        format!("part of the arguments on {line} was not compared: {unknown}"),
+                        "nothing to do; check that part by hand, or give it a type the trace can see".to_owned(),
+                    ));
+                }
+            }
+        }
+        for (rule, job, message, fix) in found {
+            self.find(rule, &job, message, fix);
         }
     }
 

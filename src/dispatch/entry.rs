@@ -7,6 +7,7 @@
 use crate::dispatch::outcome::Outcome;
 use crate::job::context::Info;
 use crate::job::history::LinkInfo;
+use crate::shape::Shape;
 use crate::wire::scan::{Head, Scan};
 use crate::wire::{Line, Relation};
 use semver::Version;
@@ -36,10 +37,22 @@ pub(crate) struct Entry {
     pub(crate) state_value: Option<Arc<dyn Any + Send + Sync>>,
     /// The per-dispatch data the job declared.
     pub(crate) data: Need,
-    /// An iterable job's cursor type, for the manifest.
-    pub(crate) cursor: Option<&'static str>,
+    /// The shape of the current line's arguments, for the manifest.
+    pub(crate) shape: fn() -> Shape,
+    /// An iterable job's cursor: its type's name and its shape, for the
+    /// manifest.
+    pub(crate) cursor: Option<CursorInfo>,
     /// Decoding and performing, for this job's type.
     pub(crate) run: Box<dyn Run>,
+}
+
+/// An iterable job's cursor, as the manifest records it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CursorInfo {
+    /// Its Rust type name, for messages.
+    pub(crate) name: &'static str,
+    /// Its JSON shape, traced when the manifest is made.
+    pub(crate) shape: fn() -> Shape,
 }
 
 /// A type a job needs: its id and its name, for messages.

@@ -3,13 +3,14 @@
 //! as a whole before any payload is dispatched.
 
 use crate::dispatch::counts::Counts;
-use crate::dispatch::entry::{Entry, NameHash, Need, Slot};
+use crate::dispatch::entry::{CursorInfo, Entry, NameHash, Need, Slot};
 use crate::dispatch::router::Router;
 use crate::dispatch::run::JobRun;
 use crate::dispatch::states::States;
 use crate::dispatch::tombstone::Tombstone;
 use crate::iteration::Iterate;
 use crate::job::history::History;
+use crate::shape::Shape;
 use crate::wire::{check_name, Limits, Line};
 use crate::{Active, Deprecated, Job, Lifecycle};
 use semver::Version;
@@ -59,6 +60,7 @@ pub(crate) fn entry_of<J: Job<L>, L: Lifecycle>() -> Entry {
         state: Need::of::<J::State>(),
         state_value: None,
         data: Need::of::<J::Data>(),
+        shape: Shape::of::<J>,
         cursor: None,
         run: Box::new(JobRun::<J, L>::new()),
     }
@@ -67,7 +69,10 @@ pub(crate) fn entry_of<J: Job<L>, L: Lifecycle>() -> Entry {
 /// An iterable job, erased, with its cursor's type for the manifest.
 pub(crate) fn iterable_entry_of<J: Iterate<L>, L: Lifecycle>() -> Entry {
     Entry {
-        cursor: Some(std::any::type_name::<J::Cursor>()),
+        cursor: Some(CursorInfo {
+            name: std::any::type_name::<J::Cursor>(),
+            shape: Shape::of::<J::Cursor>,
+        }),
         ..entry_of::<J, L>()
     }
 }
@@ -255,8 +260,9 @@ impl<D: Send + 'static> RouterBuilder<D> {
     }
 
     /// Adds an iterable job (see [`Iterate`]): as [`job`](RouterBuilder::job),
-    /// and its manifest records the cursor's type, so that the deploy-safety
-    /// check can tell when it changes on the same line.
+    /// and its manifest records the cursor's shape (and type name, for
+    /// messages), so that the deploy-safety check can tell when it changes
+    /// on the same line.
     ///
     /// ```
     /// # use jobwire::*;
@@ -274,7 +280,10 @@ impl<D: Send + 'static> RouterBuilder<D> {
     /// #     async fn each(&self, _: u64, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
     /// # }
     /// let router = Router::builder().iterable::<Sweep>().build()?;
-    /// assert_eq!(router.manifest().jobs["sweep"].cursor.as_deref(), Some("u64"));
+    /// let manifest = router.manifest();
+    /// assert_eq!(manifest.jobs["sweep"].cursor.as_deref(), Some("u64"));
+    /// # #[cfg(feature = "shapes")]
+    /// assert_eq!(manifest.jobs["sweep"].cursor_shape.as_ref().map(ToString::to_string).as_deref(), Some("u64"));
     /// # Ok::<(), RegistryError>(())
     /// ```
     pub fn iterable<J: Iterate>(mut self) -> Self {

@@ -7,6 +7,7 @@
 //! the old type, and each step is a plain Rust conversion.
 
 use crate::job::error::{guarded, Step};
+use crate::shape::Shape;
 use crate::wire::{decode_prefix, Line};
 use crate::{DowncastError, UpcastError};
 use semver::Version;
@@ -163,10 +164,11 @@ pub struct BreakingChange<P>(PhantomData<P>, Never);
 pub enum Never {}
 
 /// One link of a chain, as the registry sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct LinkInfo {
     pub(crate) version: Version,
-    pub(crate) json: bool,
+    /// The shape of the line's type, for the manifest.
+    pub(crate) shape: fn() -> Shape,
 }
 
 /// Why a chain could not produce the current type.
@@ -344,7 +346,7 @@ impl<P: Upcast> History<P::Next> for P {
     fn links(out: &mut Vec<LinkInfo>) {
         out.push(LinkInfo {
             version: P::VERSION,
-            json: false,
+            shape: Shape::of::<P>,
         });
         P::Previous::links(out);
     }

@@ -2,6 +2,7 @@
 
 use crate::job::error::{guarded, Step};
 use crate::job::history::{ChainError, History, LinkInfo, Never, NoPrevious};
+use crate::shape::Shape;
 use crate::wire::scan::Scan;
 use crate::wire::{skip_value, Line};
 use crate::UpcastError;
@@ -546,7 +547,7 @@ impl<M: JsonUpcast> JsonHistory for Json<M> {
     fn json_links(out: &mut Vec<LinkInfo>) {
         out.push(LinkInfo {
             version: M::VERSION,
-            json: true,
+            shape: json_line_shape,
         });
         M::Previous::json_links(out);
     }
@@ -601,4 +602,9 @@ impl<M: JsonUpcast, T: DeserializeOwned> History<T> for Json<M> {
     fn links(out: &mut Vec<LinkInfo>) {
         <Json<M> as JsonHistory>::json_links(out);
     }
+}
+
+/// A line read by a JSON-level upcaster has no type to trace.
+fn json_line_shape() -> Shape {
+    Shape::Opaque("a JSON-level upcaster reads this line".to_owned())
 }
