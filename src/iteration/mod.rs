@@ -182,6 +182,16 @@ pub trait Iterate<L: Lifecycle = crate::Active>: Job<L> {
     /// lets other jobs run; `None` (the default) for no limit.
     const MAX_RUN_TIME: Option<Duration> = None;
 
+    /// Whether [`completed`](Iterate::completed) may run again without a
+    /// second effect. Queues deliver at least once: a payload whose
+    /// acknowledgement was lost after the job finished is delivered again,
+    /// resumes at its last checkpoint, and reaches `completed` a second
+    /// time. Make `completed` idempotent (key its effect by
+    /// `ctx.task_id()` or by the arguments) and leave this `true`, and the
+    /// testing kit checks it; declare `false` for a `completed` that cannot
+    /// be made so, and the kit does not.
+    const COMPLETED_IS_IDEMPOTENT: bool = true;
+
     /// The next items after `after` (from the start when `None`), in order,
     /// each with the cursor that stands just past it. An empty list means
     /// the job is done. It must not rescan what is done: with a position for

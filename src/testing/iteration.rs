@@ -44,16 +44,42 @@ pub trait World: Clone + Send + Sync + 'static {
 
     /// Every item performed so far, once per performance.
     fn performed(&self) -> Vec<u64>;
+
+    /// How many times the job's `completed` took effect (a notice sent, a
+    /// flag set), when the world can tell; `None` (the default) when it
+    /// cannot, and the kit then does not check it. After a finished
+    /// payload is delivered again (a lost acknowledgement), the kit expects
+    /// 1 here, unless the job declares
+    /// [`COMPLETED_IS_IDEMPOTENT`](Iterate::COMPLETED_IS_IDEMPOTENT)
+    /// `= false`.
+    ///
+    /// ```
+    /// # use jobwire::testing::World;
+    /// # use std::sync::{Arc, Mutex, atomic::{AtomicU64, Ordering}};
+    /// #[derive(Clone, Default)]
+    /// struct Rows { ids: Arc<Vec<u64>>, performed: Arc<Mutex<Vec<u64>>>, notices: Arc<AtomicU64> }
+    /// impl World for Rows {
+    ///     # fn with_items(items: &[u64]) -> Self { Rows { ids: Arc::new(items.to_vec()), ..Rows::default() } }
+    ///     # fn performed(&self) -> Vec<u64> { self.performed.lock().map(|p| p.clone()).unwrap_or_default() }
+    ///     fn completions(&self) -> Option<u64> {
+    ///         Some(self.notices.load(Ordering::SeqCst))
+    ///     }
+    /// }
+    /// ```
+    fn completions(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// One resumption in a generated run: how many items the dispatch may
-/// perform before it is interrupted, and whether it runs on the next
-/// release (a deploy goes one way: once there, every later one does too).
+/// perform before it is interrupted, and which release runs it. During a
+/// deploy the fleet is mixed: a job the next release interrupted may be
+/// resumed by a worker of this release, and the other way round.
 #[derive(Debug, Clone, Copy)]
 pub struct Resumption {
     /// Items this run may perform.
     pub items: u64,
-    /// Whether this run, and every later one, is on the next release.
+    /// Whether this run is on the next release (`false`: on this one).
     pub next_release: bool,
 }
 
@@ -63,13 +89,21 @@ type MakeJob<J> = Box<dyn Fn(&[u64]) -> J>;
 /// The exactly-once property of an iterable job `J`, resumed on release `N`
 /// (by default, `J` itself).
 ///
-/// For any set of items and any sequence of interruption points, where each
-/// resumption may happen on the next release (whose cursor upcaster then
-/// reads the previous release's cursor), every item is performed exactly
-/// once. A cursor that points past an item not yet performed (saved before
-/// the item ran), one that a new batch size reads differently, or an upcast
-/// that loses the position, fails it, shrunk to the fewest items and
-/// interruptions that show it.
+/// For any set of items (sparse ids, or dense runs of consecutive ids) and
+/// any sequence of interruption points, where each resumption may happen on
+/// either release of a mixed fleet (the next release's cursor upcaster
+/// reads this release's cursors, and this release resumes the next
+/// release's checkpoints on the same line, or defers them on a newer one),
+/// every item is performed exactly once. A cursor that points past an item
+/// not yet performed (saved before the item ran), one that a new batch size
+/// reads differently, an upcast that loses the position, or a checkpoint
+/// one release writes and the other misreads, fails it, shrunk to the
+/// fewest items and interruptions that show it.
+///
+/// Then the finished payload is delivered once more, as a queue does after
+/// a lost acknowledgement: the job must settle it without an error, and,
+/// when the world counts them ([`World::completions`]), `completed` must
+/// have taken effect once.
 ///
 /// ```
 /// # use jobwire::iteration::{iterate, Iterate};
@@ -247,11 +281,16 @@ where
                 }),
                 0..10,
             ),
-            vec(0u64..100_000, 0..=self.max_items).prop_map(|mut items| {
-                items.sort_unstable();
-                items.dedup();
-                items
-            }),
+            prop_oneof![
+                vec(0u64..100_000, 0..=self.max_items).prop_map(|mut items| {
+                    items.sort_unstable();
+                    items.dedup();
+                    items
+                }),
+                // Consecutive ids: a cursor one id off shows on every case.
+                (0u64..1_000, 0..=self.max_items as u64)
+                    .prop_map(|(start, count)| (start..start + count).collect::<Vec<u64>>()),
+            ],
         );
         let config = Config {
             cases: self.cases,
@@ -304,27 +343,42 @@ where
         .without_stamps()
         .seal(&job)
         .map_err(|e| TestCaseError::fail(format!("sealing {job:?}: {e}")))?;
-    let mut on_next = false;
     let mut story = Vec::new();
     // The plan's interruptions, then runs without a budget until the end
-    // (each at least one item, so this ends).
+    // (each at least one item, so this ends), on the release of the last
+    // planned run.
+    let last = plan.last().is_some_and(|step| step.next_release);
     let runs = plan
         .iter()
         .map(|step| (Some(step.items), step.next_release))
-        .chain(std::iter::repeat_n((None, false), items.len() + 2));
-    for (budget, next_release) in runs {
-        on_next |= next_release;
-        let router = if on_next { &next } else { &this };
-        let mut delivery = Delivery::new();
-        if let Some(budget) = budget {
-            delivery = delivery.with_item_budget(budget);
-        }
-        let outcome = router.dispatch_blocking(&payload, &mut delivery);
+        .chain(std::iter::repeat_n((None, last), items.len() + 2));
+    for (budget, mut on_next) in runs {
+        let outcome = loop {
+            let router = if on_next { &next } else { &this };
+            let mut delivery = Delivery::new();
+            if let Some(budget) = budget {
+                delivery = delivery.with_item_budget(budget);
+            }
+            let outcome = router
+                .dispatch_blocking(&payload, &mut delivery)
+                .into_owned();
+            match outcome {
+                // A checkpoint on a line only the next release reads waits
+                // for one of its workers, as the queue would have it.
+                Outcome::Deferred(_) if !on_next => {
+                    story.push("N: deferred".to_owned());
+                    on_next = true;
+                }
+                other => break other,
+            }
+        };
         let release = if on_next { "N+1" } else { "N" };
         match outcome {
             Outcome::Performed(_) => {
                 story.push(format!("{release}: completed"));
-                return count(items, &world.performed(), &story);
+                count(items, &world.performed(), &story)?;
+                let router = if on_next { &next } else { &this };
+                return redelivered::<J>(router, &payload, &world, &story);
             }
             Outcome::Interrupted(stopped) => {
                 let progress = Header::read(&stopped.payload).ok().and_then(|h| {
@@ -346,6 +400,38 @@ where
     Err(TestCaseError::fail(format!(
         "the job never completed: {story:?}"
     )))
+}
+
+/// The finished payload, delivered again (its acknowledgement was lost): it
+/// must settle without an error, and `completed` must not take effect twice
+/// unless the job says it may.
+fn redelivered<J>(
+    router: &Router,
+    payload: &[u8],
+    world: &J::State,
+    story: &[String],
+) -> Result<(), TestCaseError>
+where
+    J: Iterate,
+    J::State: World,
+{
+    let before = world.completions();
+    let outcome = router.dispatch_blocking(payload, &mut Delivery::new());
+    if !outcome.is_performed() {
+        return Err(TestCaseError::fail(format!(
+            "the finished payload, delivered again (a lost acknowledgement), gave {}: {outcome:?}, after {story:?}",
+            outcome.label()
+        )));
+    }
+    if !J::COMPLETED_IS_IDEMPOTENT {
+        return Ok(());
+    }
+    match (before, world.completions()) {
+        (Some(first), Some(then)) if first != then => Err(TestCaseError::fail(format!(
+            "`completed` took effect {first} time(s) at the end and {then} after the finished payload was delivered again (a lost acknowledgement): make it idempotent (key its effect by `ctx.task_id()` or the job's arguments), or declare `COMPLETED_IS_IDEMPOTENT = false`; after {story:?}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Every item once: none skipped, none twice.

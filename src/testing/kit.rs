@@ -440,8 +440,95 @@ where
             let Ok((old, _)) = reader::<P>()?.read(&seal(WritePolicy::Previous, &job)?) else {
                 return Ok(());
             };
-            performed_from::<J, P>(&old, &|_, _| true)
+            performed_from::<J, P>("the previous release", &old, &|_, _| true)
         })
+    }
+
+    /// (f) against an earlier release still in the window (its payloads
+    /// may still be waiting, retried or scheduled, though none of its
+    /// workers runs): what it writes, on the values it reads from this
+    /// release's payloads, is performed by the current code. It catches
+    /// what the previous release alone hides, such as a
+    /// `#[serde(default)]` dropped from a field that an older release
+    /// never wrote. [`window`](Kit::window) checks every release at once.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::Kit;
+    /// # use proptest::prelude::*;
+    /// # mod v1_0 {
+    /// #     use jobwire::*;
+    /// #     #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] pub struct Ping { pub n: u16 }
+    /// #     impl Job for Ping {
+    /// #         const NAME: &'static str = "ping";
+    /// #         const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+    /// #         type Previous = NoPrevious; type State = (); type Data = ();
+    /// #         async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     }
+    /// # }
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16, #[serde(default)] note: String }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
+    /// #     type Previous = NoPrevious; type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// let pings = any::<u16>().prop_map(|n| Ping { n, note: String::new() });
+    /// Kit::new(pings).earlier_release::<v1_0::Ping>().cases(16).check();
+    /// ```
+    pub fn earlier_release<P: Job + Debug>(self) -> Self {
+        let property = format!(
+            "(f) job `{}` {}: what the earlier release's `{}` {} writes is performed",
+            J::NAME,
+            J::VERSION,
+            P::NAME,
+            P::VERSION
+        );
+        let who = format!("release {}", P::VERSION);
+        let strategy = self.current.clone();
+        self.push(property, strategy, move |job: J| {
+            let Ok((old, _)) = reader::<P>()?.read(&seal(WritePolicy::Previous, &job)?) else {
+                // It cannot read this release's payloads (a major bump):
+                // the upcast chain, (a), answers for its payloads.
+                return Ok(());
+            };
+            performed_from::<J, P>(&who, &old, &|_, _| true)
+        })
+    }
+
+    /// Every release still in the window, oldest first, as a tuple of the
+    /// job's type in each: the last is the previous release
+    /// ([`previous_release`](Kit::previous_release): (b) and (f)), and each
+    /// earlier one gets [`earlier_release`](Kit::earlier_release) ((f)).
+    /// One call, so that a test keeps up with the window by adding a type.
+    ///
+    /// ```
+    /// # use jobwire::*;
+    /// # use jobwire::testing::Kit;
+    /// # use proptest::prelude::*;
+    /// # macro_rules! release { ($m:ident, $minor:expr) => { mod $m {
+    /// #     use jobwire::*;
+    /// #     #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] pub struct Ping { pub n: u16 }
+    /// #     impl Job for Ping {
+    /// #         const NAME: &'static str = "ping";
+    /// #         const VERSION: semver::Version = semver::Version::new(1, $minor, 0);
+    /// #         type Previous = NoPrevious; type State = (); type Data = ();
+    /// #         async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// #     }
+    /// # } } }
+    /// # release!(v1_0, 0); release!(v1_1, 1);
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping { n: u16 }
+    /// # impl Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 2, 0);
+    /// #     type Previous = NoPrevious; type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// let pings = any::<u16>().prop_map(|n| Ping { n });
+    /// Kit::new(pings).window::<(v1_0::Ping, v1_1::Ping)>().cases(16).check();
+    /// ```
+    pub fn window<W: Window>(self) -> Self {
+        W::apply(self)
     }
 
     /// (f) over values of the previous release's type `P` that you generate:
@@ -494,7 +581,7 @@ where
             P::VERSION
         );
         self.push(property, strategy.boxed(), move |old: P| {
-            performed_from::<J, P>(&old, &same)
+            performed_from::<J, P>("the previous release", &old, &same)
         })
     }
 
@@ -690,7 +777,11 @@ fn runner<T: Debug + 'static>(
 
 /// What the previous release writes for `old`, under either policy, is
 /// performed by `J`, and reads as a value `same` accepts.
-fn performed_from<J, P>(old: &P, same: &dyn Fn(&J, &P) -> bool) -> Result<(), TestCaseError>
+fn performed_from<J, P>(
+    who: &str,
+    old: &P,
+    same: &dyn Fn(&J, &P) -> bool,
+) -> Result<(), TestCaseError>
 where
     J: Job + Debug,
     P: Job + Debug,
@@ -700,14 +791,14 @@ where
         let payload = seal(policy, old)?;
         let (new, _) = current.read(&payload).map_err(|outcome| {
             TestCaseError::fail(format!(
-                "the previous release wrote {old:?} under \"{}\"; this release: {}",
+                "{who} wrote {old:?} under \"{}\"; this release: {}",
                 policy.as_str(),
                 describe(&outcome)
             ))
         })?;
         if !same(&new, old) {
             return Err(TestCaseError::fail(format!(
-                "the previous release wrote {old:?} under \"{}\"; this release read {new:?}, which does not match",
+                "{who} wrote {old:?} under \"{}\"; this release read {new:?}, which does not match",
                 policy.as_str()
             )));
         }
@@ -757,3 +848,52 @@ fn describe(outcome: &Outcome<'_>) -> String {
         other => format!("{}: {other:?}", other.label()),
     }
 }
+
+/// The releases in a [`Kit::window`]: a tuple of the job's type in each,
+/// oldest first (one to eight).
+///
+/// ```
+/// fn takes<W: jobwire::testing::Window>() {}
+/// ```
+pub trait Window {
+    /// Adds the properties against each release to `kit`.
+    ///
+    /// ```
+    /// # use jobwire::testing::{Kit, Window};
+    /// # use proptest::prelude::*;
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Ping {}
+    /// # impl jobwire::Job for Ping {
+    /// #     const NAME: &'static str = "ping";
+    /// #     const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+    /// #     type Previous = jobwire::NoPrevious; type State = (); type Data = ();
+    /// #     async fn perform(self, _: &mut jobwire::Context<'_>) -> Result<(), jobwire::HandlerError> { Ok(()) }
+    /// # }
+    /// let kit = <(Ping,) as Window>::apply(Kit::new(Just(Ping {})));
+    /// ```
+    fn apply<J>(kit: Kit<J>) -> Kit<J>
+    where
+        J: Job + Clone + PartialEq + Debug;
+}
+
+macro_rules! window {
+    ($($earlier:ident),* ; $previous:ident) => {
+        impl<$($earlier: Job + Debug,)* $previous: Job + Debug> Window for ($($earlier,)* $previous,) {
+            fn apply<J>(kit: Kit<J>) -> Kit<J>
+            where
+                J: Job + Clone + PartialEq + Debug,
+            {
+                $(let kit = kit.earlier_release::<$earlier>();)*
+                kit.previous_release::<$previous>()
+            }
+        }
+    };
+}
+
+window!(; A);
+window!(A; B);
+window!(A, B; C);
+window!(A, B, C; D);
+window!(A, B, C, D; E);
+window!(A, B, C, D, E; F);
+window!(A, B, C, D, E, F; G);
+window!(A, B, C, D, E, F, G; H);

@@ -19,10 +19,12 @@
 //!   accidental `deny_unknown_fields`);
 //! - **(e)** a downcast declared `LOSSLESS` round-trips (checked whenever
 //!   the job's `Previous` is a `BreakingChange` whose downcast claims it);
-//! - **(f)** every payload the previous release writes is performed by the
-//!   current code (with [`Kit::previous_release`]): a field made required in
-//!   a minor without `Added`, a field renamed or retyped in a minor, fail
-//!   here.
+//! - **(f)** every payload the previous release, and every earlier release
+//!   still in the window, writes is performed by the current code (with
+//!   [`Kit::window`], or [`Kit::previous_release`] and
+//!   [`Kit::earlier_release`]): a field made required in a minor without
+//!   `Added`, a field renamed or retyped in a minor, a dropped
+//!   `#[serde(default)]`, fail here.
 //!
 //! - **iterable jobs**: every item performed exactly once, whatever the
 //!   interruptions and whichever release resumes ([`IterationKit`]), and
@@ -60,5 +62,5 @@ mod reader;
 pub mod strategy;
 
 pub use iteration::{assert_cursor_round_trip, IterationKit, Resumption, World};
-pub use kit::{Failure, Failures, Kit};
+pub use kit::{Failure, Failures, Kit, Window};
 pub use reader::{envelope, Reader};
