@@ -162,6 +162,135 @@ fn every_place_is_counted(waiting: &[Waiting]) {
     assert_eq!(waiting.iter().map(|w| w.count).sum::<u64>(), 8);
 }
 
+/// A queue's `waiting()`, for tests written once for both queues.
+trait Listed: Backend {
+    fn listed(&self) -> impl std::future::Future<Output = Vec<Waiting>>;
+}
+
+impl Listed for Sqlite {
+    async fn listed(&self) -> Vec<Waiting> {
+        self.waiting().await.expect("reads")
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Listed for jobwire::backend::postgres::Postgres {
+    async fn listed(&self) -> Vec<Waiting> {
+        self.waiting().await.expect("reads")
+    }
+}
+
+/// An iterable job enqueued at 1.0.0 and resealed at 2.0.0 by a release
+/// that resumed it, once at a checkpoint mid-run and once when it stopped:
+/// the queue reports it where it stands, at 2.0.0. And places a queue keeps
+/// apart (a deferral due now and one due later) are one row.
+async fn resealed<B: Listed>(queue: &B) {
+    let later = SystemTime::now() + Duration::from_secs(3_600);
+    let earlier = SystemTime::now() - Duration::from_secs(1);
+    queue
+        .enqueue(Enqueue::new(&envelope("accounts.backfill", "1.0.0")))
+        .await
+        .expect("enqueues");
+    let claims = queue
+        .claim(&ClaimRequest::new(
+            &["default"],
+            1,
+            Duration::from_secs(30),
+            "test",
+        ))
+        .await
+        .expect("claims");
+    let key = &claims[0].key;
+    let mut data = queue.lend(key);
+    let checkpoint = envelope("accounts.backfill", "2.0.0");
+    queue
+        .checkpoint(key, &checkpoint, &mut data)
+        .await
+        .expect("checkpoints");
+    let mid_run = queue.listed().await;
+    assert_eq!(
+        count(&mid_run, "accounts.backfill", 2, Place::Running),
+        1,
+        "{mid_run:?}"
+    );
+    assert_eq!(
+        count(&mid_run, "accounts.backfill", 1, Place::Running),
+        0,
+        "{mid_run:?}"
+    );
+    let stopped = envelope("accounts.backfill", "2.0.1");
+    queue
+        .settle(
+            key,
+            data,
+            Settlement::Reschedule {
+                at: later,
+                payload: Some(&stopped),
+                wait: Wait::Interrupted,
+            },
+        )
+        .await
+        .expect("settles");
+    for at in [later, earlier] {
+        settled(
+            queue,
+            "billing.settle",
+            "3.0.0",
+            Settlement::Reschedule {
+                at,
+                payload: None,
+                wait: Wait::Deferred,
+            },
+        )
+        .await;
+    }
+    let waiting = queue.listed().await;
+    let backfill: Vec<&Waiting> = waiting
+        .iter()
+        .filter(|w| w.job.as_deref() == Some("accounts.backfill"))
+        .collect();
+    assert_eq!(backfill.len(), 1, "{waiting:?}");
+    assert_eq!(
+        (
+            backfill[0]
+                .version
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            backfill[0].place
+        ),
+        (Some("2.0.1"), Place::Interrupted)
+    );
+    let settle: Vec<&Waiting> = waiting
+        .iter()
+        .filter(|w| w.job.as_deref() == Some("billing.settle"))
+        .collect();
+    assert_eq!(
+        settle.len(),
+        1,
+        "one row per (job, version, place): {waiting:?}"
+    );
+    assert_eq!((settle[0].place, settle[0].count), (Place::Deferred, 2));
+}
+
+#[tokio::test]
+async fn a_resealed_payload_is_counted_at_the_version_it_now_carries() {
+    let dir = scratch("resealed");
+    let queue = Sqlite::open(&dir.join("queue.db")).await.expect("opens");
+    resealed(&queue).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn a_resealed_payload_is_counted_at_the_version_it_now_carries_on_postgres_too() {
+    let schema = support::postgres::Schema::fresh("drain_resealed").await;
+    let queue = schema.queue().await;
+    resealed(&queue).await;
+    drop(queue);
+    schema.remove().await;
+}
+
 #[tokio::test]
 async fn each_removal_is_refused_while_anything_waits_for_it() {
     let dir = scratch("answers");

@@ -569,6 +569,17 @@ pub(crate) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The version a rewritten payload (a checkpoint, a retry or a deferral
+/// with new progress) now carries, for the row's `version` column, so that
+/// `waiting()` and drain report it where it stands; `None` when the bytes
+/// are not rewritten, or carry no readable header (the column then keeps
+/// what it had).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn carried_version(payload: Option<&[u8]>) -> Option<String> {
+    let header = crate::wire::Header::read(payload?).ok()?;
+    Some(header.version().to_string())
+}
+
 /// The claims of a SQL queue's claimed rows, each read on its own: a row
 /// that cannot be read (a payload stored as a number, a time that is not
 /// one, written by a producer outside jobwire) is dead-lettered by itself,

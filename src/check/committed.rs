@@ -7,9 +7,8 @@
 //! baseline and are never written by a test; `current.json` is only ever
 //! written on purpose, and only for a release that passes the check.
 
-use crate::check::manifest::{Manifest, ManifestError};
+use crate::check::manifest::{Manifest, ManifestError, ManifestSource};
 use crate::check::rules::{check_window, Report};
-use crate::Router;
 use std::path::{Path, PathBuf};
 
 /// The environment variable that makes [`assert_safe_deploy`] record the
@@ -43,7 +42,10 @@ pub struct Committed {
     pub current_up_to_date: bool,
 }
 
-/// For your test suite: checks `router` against the released manifests at
+/// For your test suite: checks `release` (a [`Router`](crate::Router), or
+/// [`Registered`](crate::check::Registered): every job the binary
+/// registers, with no state or lent data needed) against the released
+/// manifests at
 /// `path`, a folder (every `*.json` in it but `current.json`, oldest first by
 /// name) or one released manifest file, and panics with the findings if any
 /// is breaking. It also requires `current.json`, beside them, to record what
@@ -60,13 +62,12 @@ pub struct Committed {
 ///
 /// #[test]
 /// fn deploy_is_safe() {
-///     let router = jobwire::Router::from_registry().unwrap();
-///     jobwire::check::assert_safe_deploy("manifests/", &router);
+///     jobwire::check::assert_safe_deploy("manifests/", jobwire::check::Registered);
 /// }
 /// ```
 #[track_caller]
-pub fn assert_safe_deploy<D: Send + 'static>(path: impl AsRef<Path>, router: &Router<D>) {
-    match check_committed(path, router) {
+pub fn assert_safe_deploy(path: impl AsRef<Path>, release: impl ManifestSource) {
+    match check_committed(path, release) {
         Ok(found) if found.report.is_breaking() => panic!(
             "jobwire: this release is not safe to deploy after the released manifests ({}):\n{}",
             names(&found.released),
@@ -88,14 +89,13 @@ pub fn assert_safe_deploy<D: Send + 'static>(path: impl AsRef<Path>, router: &Ro
 /// record is written only when the report is not breaking.
 ///
 /// ```no_run
-/// let router = jobwire::Router::from_registry()?;
-/// let found = jobwire::check::check_committed("manifests/", &router)?;
+/// let found = jobwire::check::check_committed("manifests/", jobwire::check::Registered)?;
 /// println!("{}", found.report);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn check_committed<D: Send + 'static>(
+pub fn check_committed(
     path: impl AsRef<Path>,
-    router: &Router<D>,
+    release: impl ManifestSource,
 ) -> Result<Committed, ManifestError> {
     let path = path.as_ref();
     let (released, current) = locate(path)?;
@@ -103,7 +103,7 @@ pub fn check_committed<D: Send + 'static>(
         .iter()
         .map(Manifest::read)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut manifest = router.manifest();
+    let mut manifest = release.manifest()?;
     manifest.release = Some("current".to_owned());
     let report = check_window(&earlier, &manifest);
     let recorded = match std::fs::read_to_string(&current) {

@@ -239,6 +239,10 @@ pub enum ManifestError {
     /// A line that is not `"M.x"`, `"0.M.x"` or `"0.0.P"`.
     #[error("{0:?} is not a line: write \"2.x\", \"0.3.x\" or \"0.0.7\"")]
     Line(String),
+    /// The registered jobs do not hold together (see
+    /// [`RegistryError`](crate::RegistryError)).
+    #[error(transparent)]
+    Registry(#[from] crate::RegistryError),
     /// A manifest file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -316,6 +320,10 @@ impl Manifest {
 
     pub(crate) fn of<D: Send + 'static>(router: &Router<D>) -> Manifest {
         let (entries, tombstones) = router.parts();
+        Manifest::of_parts(entries, tombstones)
+    }
+
+    fn of_parts(entries: &[Entry], tombstones: &[crate::Tombstone]) -> Manifest {
         Manifest {
             format: Self::FORMAT,
             jobs: entries
@@ -409,5 +417,63 @@ impl<D: Send + 'static> Router<D> {
     /// ```
     pub fn manifest(&self) -> Manifest {
         Manifest::of(self)
+    }
+}
+
+/// What the deploy check describes as the release under test: a
+/// [`Router`], or [`Registered`], every job the binary registers, built
+/// without the state and lent data a router needs to run.
+///
+/// ```
+/// use jobwire::check::{ManifestSource, Registered};
+/// jobwire::retire!("doc.manifest_source");
+/// let manifest = Registered.manifest()?;
+/// assert!(manifest.tombstones.contains_key("doc.manifest_source"));
+/// # Ok::<(), jobwire::check::ManifestError>(())
+/// ```
+pub trait ManifestSource {
+    /// The manifest of the release.
+    ///
+    /// ```
+    /// # use jobwire::check::ManifestSource;
+    /// let router = jobwire::Router::builder().retired(jobwire::Tombstone::new("x")).build()?;
+    /// assert!(ManifestSource::manifest(&router)?.tombstones.contains_key("x"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn manifest(&self) -> Result<Manifest, ManifestError>;
+}
+
+impl<D: Send + 'static> ManifestSource for Router<D> {
+    fn manifest(&self) -> Result<Manifest, ManifestError> {
+        Ok(Manifest::of(self))
+    }
+}
+
+impl<T: ManifestSource + ?Sized> ManifestSource for &T {
+    fn manifest(&self) -> Result<Manifest, ManifestError> {
+        (**self).manifest()
+    }
+}
+
+/// Every job and tombstone registered in the binary with
+/// [`register!`](crate::register) and [`retire!`](crate::retire), for the
+/// deploy check: unlike [`Router::from_registry`], it needs no application
+/// state for jobs that declare a [`Job::State`](crate::Job::State), and
+/// no lending for jobs whose [`Job::Data`](crate::Job::Data) is a
+/// transaction. The chains and names are still checked.
+///
+/// ```no_run
+/// #[test]
+/// fn deploy_is_safe() {
+///     jobwire::check::assert_safe_deploy("manifests/", jobwire::check::Registered);
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Registered;
+
+impl ManifestSource for Registered {
+    fn manifest(&self) -> Result<Manifest, ManifestError> {
+        let (entries, tombstones) = crate::dispatch::registry::registered_parts()?;
+        Ok(Manifest::of_parts(&entries, &tombstones))
     }
 }

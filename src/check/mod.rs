@@ -21,6 +21,7 @@ pub use committed::{
     CURRENT_FILE,
 };
 pub use manifest::{
-    JobManifest, LineRange, Manifest, ManifestError, Status, TombstoneManifest, Writes, Written,
+    JobManifest, LineRange, Manifest, ManifestError, ManifestSource, Registered, Status,
+    TombstoneManifest, Writes, Written,
 };
 pub use rules::{check, check_window, Finding, Report, Rule};

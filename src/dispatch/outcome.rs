@@ -5,6 +5,7 @@ use crate::wire::{Meta, RejectError, Relation};
 use crate::HandlerError;
 use semver::Version;
 use std::borrow::Cow;
+use std::fmt;
 use std::time::Duration;
 
 /// The one outcome of dispatching a payload.
@@ -637,3 +638,63 @@ const _: () = {
     const fn sendable<T: Send + 'static>() {}
     sendable::<Outcome<'static>>();
 };
+
+impl fmt::Display for DeferReason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeferReason::NewerRelease {
+                job,
+                wire_version,
+                handler_version,
+            } => write!(
+                f,
+                "job `{job}` {wire_version} was written by a newer release (this one reads up to {handler_version})"
+            ),
+            DeferReason::UnknownJob { job, wire_version } => {
+                write!(f, "job `{job}` {wire_version} is not known to this release")
+            }
+        }
+    }
+}
+
+/// One line, for logs and dead-letter reasons: what happened, never the
+/// payload's bytes.
+///
+/// ```
+/// # use jobwire::*;
+/// let router = Router::builder().retired(Tombstone::new("fax")).build()?;
+/// let outcome = router.dispatch_blocking(br#"{"job":"pong","version":"1.0.0","args":{}}"#, &mut Delivery::new());
+/// assert_eq!(outcome.to_string(), "deferred: job `pong` 1.0.0 is not known to this release");
+/// let outcome = router.dispatch_blocking(br#"{"job":"fax","version":"1.0.0","args":{}}"#, &mut Delivery::new());
+/// assert_eq!(outcome.to_string(), "discarded: job `fax` is retired");
+/// # Ok::<(), RegistryError>(())
+/// ```
+impl fmt::Display for Outcome<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.label())?;
+        match self {
+            Outcome::Performed(done) => write!(f, "job `{}` {}", done.job, done.wire_version),
+            Outcome::Deferred(deferred) => write!(f, "{}", deferred.reason),
+            Outcome::Snoozed(snoozed) => write!(
+                f,
+                "job `{}` {} asked to come back in {:?}",
+                snoozed.job, snoozed.wire_version, snoozed.delay
+            ),
+            Outcome::Interrupted(stopped) => write!(
+                f,
+                "job `{}` {} stopped at a checkpoint ({})",
+                stopped.job, stopped.wire_version, stopped.reason
+            ),
+            Outcome::Discarded(discarded) => write!(f, "job `{}` is retired", discarded.job),
+            Outcome::Rejected(rejected) => write!(f, "{}", rejected.error),
+            Outcome::Failed(failed) => {
+                let panicked = if failed.panicked { " (panicked)" } else { "" };
+                write!(
+                    f,
+                    "job `{}` {}, in {}{panicked}: {}",
+                    failed.job, failed.wire_version, failed.step, failed.error
+                )
+            }
+        }
+    }
+}

@@ -429,19 +429,8 @@ impl<D: Send + 'static> RouterBuilder<D> {
     /// assert_eq!(error.problems(), &[jobwire::Problem::Empty]);
     /// ```
     pub fn build(mut self) -> Result<Router<D>, RegistryError> {
-        // A stable order, whatever order the linker gave.
-        self.entries
-            .sort_by(|a, b| (a.name, &a.version).cmp(&(b.name, &b.version)));
-        self.tombstones.sort_by_key(|t| t.name);
-
         let mut problems = Vec::new();
-        if self.entries.is_empty() && self.tombstones.is_empty() {
-            problems.push(Problem::Empty);
-        }
-        for entry in &self.entries {
-            check_chain(entry, &mut problems);
-        }
-        let names = index_names(&self.entries, &self.tombstones, &mut problems);
+        let names = self.structure(&mut problems);
         let lent = Need::of::<D>();
         for entry in &mut self.entries {
             if !entry.state.is_unit() {
@@ -473,6 +462,38 @@ impl<D: Send + 'static> RouterBuilder<D> {
             self.catch_panics,
             self.count_outcomes.then(Counts::default),
         ))
+    }
+}
+
+impl<D> RouterBuilder<D> {
+    /// Sorts the entries and checks what holds whatever the router is given
+    /// to run with: chains and names (not state values, not lent data).
+    fn structure(&mut self, problems: &mut Vec<Problem>) -> HashMap<&'static str, Slot, NameHash> {
+        // A stable order, whatever order the linker gave.
+        self.entries
+            .sort_by(|a, b| (a.name, &a.version).cmp(&(b.name, &b.version)));
+        self.tombstones.sort_by_key(|t| t.name);
+        if self.entries.is_empty() && self.tombstones.is_empty() {
+            problems.push(Problem::Empty);
+        }
+        for entry in &self.entries {
+            check_chain(entry, problems);
+        }
+        index_names(&self.entries, &self.tombstones, problems)
+    }
+}
+
+/// Every job and tombstone registered in the binary, checked as a whole
+/// except for what only a running router needs (state values, lent data):
+/// what the deploy check describes when no router is at hand.
+pub(crate) fn registered_parts() -> Result<(Vec<Entry>, Vec<Tombstone>), RegistryError> {
+    let mut builder = RouterBuilder::new().registered();
+    let mut problems = Vec::new();
+    builder.structure(&mut problems);
+    if problems.is_empty() {
+        Ok((builder.entries, builder.tombstones))
+    } else {
+        Err(RegistryError { problems })
     }
 }
 

@@ -165,6 +165,42 @@ impl Waiting {
         }
     }
 
+    /// Rows that say the same (job, version, place), as one: their counts
+    /// added, the oldest of their ages kept. A queue groups its rows by
+    /// finer states than a [`Place`] (a retry and a deferral are both
+    /// "ready"), and a report lists each place once. Sorted by job,
+    /// version and place.
+    ///
+    /// ```
+    /// use jobwire::drain::{Place, Waiting};
+    /// let v = semver::Version::new(1, 0, 0);
+    /// let rows = vec![Waiting::new("a", v.clone(), Place::Ready, 2), Waiting::new("a", v, Place::Ready, 3)];
+    /// let merged = Waiting::merged(rows);
+    /// assert_eq!((merged.len(), merged[0].count), (1, 5));
+    /// ```
+    pub fn merged(mut rows: Vec<Waiting>) -> Vec<Waiting> {
+        rows.sort_by(|a, b| (&a.job, &a.version, a.place).cmp(&(&b.job, &b.version, b.place)));
+        let mut out: Vec<Waiting> = Vec::with_capacity(rows.len());
+        for row in rows {
+            match out.last_mut() {
+                Some(last)
+                    if last.job == row.job
+                        && last.version == row.version
+                        && last.place == row.place =>
+                {
+                    last.count = last.count.saturating_add(row.count);
+                    last.oldest_enqueued_at =
+                        match (last.oldest_enqueued_at, row.oldest_enqueued_at) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                }
+                _ => out.push(row),
+            }
+        }
+        out
+    }
+
     /// The version line of these payloads.
     ///
     /// ```

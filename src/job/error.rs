@@ -45,7 +45,18 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 ///     Ok(())
 /// }
 /// assert_eq!(report().unwrap_err().to_string(), "negative amount");
+///
+/// // Or borrow the error it carries, as a `std::error::Error`:
+/// let error = charge(-1).unwrap_err();
+/// let as_std: &(dyn std::error::Error + Send + Sync) = error.as_ref();
+/// assert!(as_std.source().is_none());
 /// ```
+///
+/// It does not implement `std::error::Error` itself, for the reason
+/// `anyhow::Error` does not: it converts *from* every error with `?`, and
+/// Rust forbids both (the blanket `From<E: Error>` would then overlap
+/// `From<T> for T`). It converts into `Box<dyn Error + Send + Sync>` with
+/// `?`, derefs to `dyn Error`, and [`AsRef`] gives the error it carries.
 pub struct HandlerError {
     kind: Kind,
     error: BoxError,

@@ -155,6 +155,12 @@ pub(crate) fn bounded(mut message: String) -> String {
         while !message.is_char_boundary(end) {
             end -= 1;
         }
+        // At the end of a word when one ends near the cut, so that no word
+        // is shown half.
+        let near = end.saturating_sub(32);
+        if let Some(space) = message[near..end].rfind(char::is_whitespace) {
+            end = near + space;
+        }
         message.truncate(end);
         message.push('…');
     }
@@ -177,5 +183,16 @@ mod tests {
         assert!(cut.len() <= MAX_MESSAGE_BYTES);
         assert!(cut.ends_with('…'));
         assert_eq!(bounded("short".into()), "short");
+    }
+
+    #[test]
+    fn bounded_messages_end_at_a_word() {
+        let long = "word ".repeat(100);
+        let cut = bounded(long);
+        assert!(cut.len() <= MAX_MESSAGE_BYTES);
+        assert!(cut.ends_with("word…"), "{cut}");
+        // One long word is cut where it must be.
+        let cut = bounded("x".repeat(1000));
+        assert_eq!(cut.len(), MAX_MESSAGE_BYTES);
     }
 }

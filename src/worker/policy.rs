@@ -296,10 +296,10 @@ pub(crate) fn decide(
             if attempts >= retry.max_attempts {
                 Decision {
                     kind: Kind::DeadLetter { new_bytes: true },
-                    text: format!(
+                    text: crate::wire::bounded(format!(
                         "job `{}` {}: gave up after {attempts} attempts: {}",
                         failed.job, failed.wire_version, failed.error
-                    ),
+                    )),
                 }
             } else {
                 let delay = failed
@@ -328,7 +328,7 @@ pub(crate) fn decide(
         },
         Outcome::Rejected(rejected) => Decision {
             kind: Kind::DeadLetter { new_bytes: false },
-            text: format!("rejected: {}", rejected.error),
+            text: crate::wire::bounded(format!("rejected: {}", rejected.error)),
         },
     }
 }

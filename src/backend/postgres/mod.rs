@@ -28,8 +28,8 @@ pub use health::{ClaimProbe, Health, OldestTransaction, QueueDepth, TableHealth}
 
 use crate::backend::group_commit::GroupCommit;
 use crate::backend::{
-    sort_out, storable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
-    SettleError, Settlement,
+    carried_version, sort_out, storable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue,
+    Enqueued, RowKey, SettleError, Settlement,
 };
 use crate::context::TaskId;
 use crate::drain::{Place, Waiting};
@@ -442,7 +442,8 @@ impl Postgres {
                     }),
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map(Waiting::merged)
     }
 
     /// Puts a dead letter back on its queue, runnable now, with its attempts
@@ -684,15 +685,15 @@ const ACK_MANY: &str = Postgres::ACK_MANY;
 const RESCHEDULE: &str = "UPDATE jobwire_jobs
      SET state = 'ready', run_at = now() + $3 * interval '1 millisecond',
          defers = defers + (CASE WHEN $4 = 'deferred' THEN 1 ELSE 0 END),
-         wait = $4, payload = COALESCE($5, payload),
+         wait = $4, payload = COALESCE($5, payload), version = COALESCE($6, version),
          first_seen = CASE WHEN $5 IS NULL THEN first_seen ELSE now() END,
          progressed = false
      WHERE id = $1 AND epoch = $2 AND state = 'running'";
 
 /// New bytes: the deploy window counts from now, and a lease that runs out
 /// after this does not count an attempt.
-const CHECKPOINT: &str =
-    "UPDATE jobwire_jobs SET payload = $3, first_seen = now(), progressed = true
+const CHECKPOINT: &str = "UPDATE jobwire_jobs
+     SET payload = $3, version = COALESCE($4, version), first_seen = now(), progressed = true
      WHERE id = $1 AND epoch = $2 AND state = 'running'";
 
 impl Backend for Postgres {
@@ -858,6 +859,7 @@ impl Backend for Postgres {
                     .bind(delay_millis(at))
                     .bind(wait.as_str())
                     .bind(payload)
+                    .bind(carried_version(Some(payload)))
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?
@@ -872,6 +874,7 @@ impl Backend for Postgres {
                     .bind(delay_millis(at))
                     .bind(wait.as_str())
                     .bind(payload)
+                    .bind(carried_version(payload))
                     .execute(&self.pool)
                     .await
                     .map_err(backend)?
@@ -882,7 +885,7 @@ impl Backend for Postgres {
                     "UPDATE jobwire_jobs
                      SET state = 'ready', run_at = now() + $3 * interval '1 millisecond',
                          attempt = attempt + 1, wait = 'retrying', last_error = $4,
-                         payload = COALESCE($5, payload),
+                         payload = COALESCE($5, payload), version = COALESCE($6, version),
                          first_seen = CASE WHEN $5 IS NULL THEN first_seen ELSE now() END,
                          progressed = false
                      WHERE id = $1 AND epoch = $2 AND state = 'running'",
@@ -892,6 +895,7 @@ impl Backend for Postgres {
                 .bind(delay_millis(at))
                 .bind(storable(error).into_owned())
                 .bind(payload.filter(|_| begun.is_none()))
+                .bind(carried_version(payload.filter(|_| begun.is_none())))
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?
@@ -905,14 +909,15 @@ impl Backend for Postgres {
                      INSERT INTO jobwire_dead
                          (job_id, queue, job, version, payload, reason, attempt, defers,
                           first_seen, enqueued_at)
-                     SELECT id, queue, job, version, COALESCE($3, payload), $4, attempt, defers,
-                            first_seen, enqueued_at
+                     SELECT id, queue, job, COALESCE($5, version), COALESCE($3, payload), $4,
+                            attempt, defers, first_seen, enqueued_at
                      FROM moved",
                 )
                 .bind(key.id)
                 .bind(key.epoch)
                 .bind(payload.filter(|_| begun.is_none()))
                 .bind(storable(reason).into_owned())
+                .bind(carried_version(payload.filter(|_| begun.is_none())))
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?
@@ -934,6 +939,7 @@ impl Backend for Postgres {
                     .bind(key.id)
                     .bind(key.epoch)
                     .bind(payload)
+                    .bind(carried_version(Some(payload)))
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?
@@ -946,6 +952,7 @@ impl Backend for Postgres {
                     .bind(key.id)
                     .bind(key.epoch)
                     .bind(payload)
+                    .bind(carried_version(Some(payload)))
                     .execute(&self.pool)
                     .await
                     .map_err(backend)?

@@ -22,8 +22,8 @@
 
 use crate::backend::group_commit::GroupCommit;
 use crate::backend::{
-    sort_out, storable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, RowKey,
-    SettleError, Settlement,
+    carried_version, sort_out, storable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue,
+    Enqueued, RowKey, SettleError, Settlement,
 };
 use crate::context::TaskId;
 use crate::drain::{Place, Waiting};
@@ -251,7 +251,8 @@ impl Sqlite {
                         .map(from_millis),
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map(Waiting::merged)
     }
 
     /// Puts a dead letter back on its queue, runnable now, with its attempts
@@ -447,6 +448,7 @@ impl Backend for Sqlite {
                      SET state = 'ready', run_at = ?3,
                          defers = defers + (CASE WHEN ?4 = 'deferred' THEN 1 ELSE 0 END),
                          wait = ?4, payload = COALESCE(?5, payload),
+                         version = COALESCE(?7, version),
                          first_seen = CASE WHEN ?5 IS NULL THEN first_seen ELSE ?6 END,
                          progressed = 0
                      WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
@@ -457,6 +459,7 @@ impl Backend for Sqlite {
                 .bind(wait.as_str())
                 .bind(payload)
                 .bind(millis(SystemTime::now()))
+                .bind(carried_version(payload))
                 .execute(&self.writer)
                 .await
                 .map_err(backend)?
@@ -468,6 +471,7 @@ impl Backend for Sqlite {
                 "UPDATE jobwire_jobs
                  SET state = 'ready', run_at = ?3, attempt = attempt + 1, wait = 'retrying',
                      last_error = ?4, payload = COALESCE(?5, payload),
+                     version = COALESCE(?7, version),
                      first_seen = CASE WHEN ?5 IS NULL THEN first_seen ELSE ?6 END,
                      progressed = 0
                  WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
@@ -478,6 +482,7 @@ impl Backend for Sqlite {
             .bind(storable(error).into_owned())
             .bind(payload)
             .bind(millis(SystemTime::now()))
+            .bind(carried_version(payload))
             .execute(&self.writer)
             .await
             .map_err(backend)?
@@ -492,7 +497,7 @@ impl Backend for Sqlite {
                     "INSERT INTO jobwire_dead
                          (job_id, queue, job, version, payload, reason, attempt, defers,
                           first_seen, enqueued_at, died_at)
-                     SELECT id, queue, job, version, COALESCE(?3, CAST(payload AS BLOB)), ?4,
+                     SELECT id, queue, job, COALESCE(?6, version), COALESCE(?3, CAST(payload AS BLOB)), ?4,
                             attempt, defers, first_seen, enqueued_at, ?5
                      FROM jobwire_jobs WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
                 )
@@ -501,6 +506,7 @@ impl Backend for Sqlite {
                 .bind(payload)
                 .bind(storable(reason).into_owned())
                 .bind(millis(SystemTime::now()))
+                .bind(carried_version(payload))
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?
@@ -527,13 +533,15 @@ impl Backend for Sqlite {
         // New bytes: the deploy window counts from now, and a lease that
         // runs out after this does not count an attempt.
         let rows = sqlx::query(
-            "UPDATE jobwire_jobs SET payload = ?3, first_seen = ?4, progressed = 1
+            "UPDATE jobwire_jobs
+             SET payload = ?3, version = COALESCE(?5, version), first_seen = ?4, progressed = 1
              WHERE id = ?1 AND epoch = ?2 AND state = 'running'",
         )
         .bind(key.id)
         .bind(key.epoch)
         .bind(payload)
         .bind(millis(SystemTime::now()))
+        .bind(carried_version(Some(payload)))
         .execute(&self.writer)
         .await
         .map_err(SettleError::Backend)?
