@@ -123,7 +123,7 @@ fn folder(test: &str, released: &Router) -> PathBuf {
 /// The report of the README's test for `next`, after `released`.
 fn deploy(test: &str, released: RouterBuilder, next: RouterBuilder) -> Report {
     let dir = folder(test, &build(released));
-    let found = check_committed(&dir, &build(next)).expect("reads the manifests");
+    let found = check_committed(&dir, build(next)).expect("reads the manifests");
     let _ = std::fs::remove_dir_all(&dir);
     found.report
 }

@@ -390,7 +390,6 @@ impl<B: Backend, G: Gate> Worker<B, G> {
         let skipped_names: Vec<String> = gating.skipped().into_iter().map(str::to_owned).collect();
         let skipped: Vec<&str> = skipped_names.iter().map(String::as_str).collect();
         let config = Arc::new(config);
-        let tally = Arc::new(Tally::default());
         let running: Running<B::Key> = Arc::default();
         let keeper_stop = Cancellation::new();
         let keeper = tokio::spawn(keep_leases(
@@ -399,12 +398,17 @@ impl<B: Backend, G: Gate> Worker<B, G> {
             config.lease,
             keeper_stop.clone(),
         ));
-        let mut jobs = JoinSet::new();
-        let runtime = tokio::runtime::Handle::current();
-        // Fired at the shutdown deadline: jobs on blocking threads stop at
-        // their next await, as aborted tasks do.
-        let abort = Cancellation::new();
-        let mut next_id = 0u64;
+        let mut crew = Crew {
+            backend: Arc::clone(&backend),
+            router,
+            config: Arc::clone(&config),
+            tally: Arc::new(Tally::default()),
+            running: Arc::clone(&running),
+            jobs: JoinSet::new(),
+            runtime: tokio::runtime::Handle::current(),
+            abort: Cancellation::new(),
+            next_id: 0,
+        };
         // After a failed claim: how long to wait, doubling while it fails.
         let mut backoff = Duration::ZERO;
         let mut paused = false;
@@ -422,12 +426,8 @@ impl<B: Backend, G: Gate> Worker<B, G> {
         let queues: Vec<&str> = config.queues.iter().map(String::as_str).collect();
         tracing::info!(worker = %config.name, queues = ?queues, concurrency = config.concurrency, "jobwire worker started");
         while !stopping {
-            while let Some(done) = jobs.try_join_next() {
-                if let Err(error) = done {
-                    tracing::error!(%error, "a job task ended abnormally");
-                }
-            }
-            let free = config.concurrency.saturating_sub(jobs.len());
+            crew.reap();
+            let free = config.concurrency.saturating_sub(crew.jobs.len());
             if free == 0 {
                 free_since = None;
             } else if free_since.is_none() {
@@ -455,55 +455,15 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                         backoff = Duration::ZERO;
                         claimed = !claims.is_empty();
                         queue_busy = claims.len() == free;
-                        if until_idle && claims.is_empty() && jobs.is_empty() {
+                        if until_idle && claims.is_empty() && crew.jobs.is_empty() {
                             break;
                         }
                         for claim in claims {
-                            next_id += 1;
-                            let cancel = Cancellation::new();
                             let gated = gating.all()
                                 || (gating.active()
                                     && Header::read(&claim.payload)
                                         .is_ok_and(|header| gating.covers(header.job())));
-                            if let Ok(mut running) = running.lock() {
-                                running.insert(
-                                    next_id,
-                                    Slot {
-                                        key: claim.key.clone(),
-                                        cancel: cancel.clone(),
-                                        gated,
-                                        settling: false,
-                                    },
-                                );
-                            }
-                            let job = perform(
-                                Arc::clone(&backend),
-                                Arc::clone(&router),
-                                Arc::clone(&config),
-                                Arc::clone(&tally),
-                                Arc::clone(&running),
-                                next_id,
-                                claim,
-                                cancel,
-                            );
-                            if config.isolate {
-                                // On a thread of the blocking pool: a job that
-                                // never yields holds that thread, never one of
-                                // the runtime's, which drive every timer and
-                                // socket (the shutdown's among them).
-                                let (handle, abort) = (runtime.clone(), abort.clone());
-                                jobs.spawn_blocking(move || {
-                                    handle.block_on(async move {
-                                        tokio::select! {
-                                            biased;
-                                            () = abort.cancelled() => {}
-                                            () = job => {}
-                                        }
-                                    });
-                                });
-                            } else {
-                                jobs.spawn(job);
-                            }
+                            crew.start(claim, gated);
                         }
                     }
                     Err(error) => {
@@ -520,7 +480,7 @@ impl<B: Backend, G: Gate> Worker<B, G> {
             tokio::select! {
                 biased;
                 () = &mut shutdown => stopping = true,
-                Some(done) = jobs.join_next(), if !jobs.is_empty() => {
+                Some(done) = crew.jobs.join_next(), if !crew.jobs.is_empty() => {
                     if let Err(error) = done {
                         tracing::error!(%error, "a job task ended abnormally");
                     }
@@ -532,56 +492,8 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                 () = tokio::time::sleep(GATE_EVERY), if gating.watching() => {}
             }
         }
-
-        // Shutdown: stop claiming, tell every running job, wait within the
-        // budget, and put back what has not finished.
-        let deadline = Instant::now() + config.shutdown_budget;
-        tracing::info!(worker = %config.name, running = jobs.len(), budget = ?config.shutdown_budget, "jobwire worker shutting down");
-        if let Ok(running) = running.lock() {
-            for slot in running.values() {
-                slot.cancel.cancel_by(deadline);
-            }
-        }
-        let tokio_deadline = tokio::time::Instant::from_std(deadline);
-        while !jobs.is_empty() {
-            match tokio::time::timeout_at(tokio_deadline, jobs.join_next()).await {
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        // The budget is a promise: a job that is awaiting stops at its await;
-        // one that never yields (a handler that computes without awaiting)
-        // cannot be stopped, so it is left behind, not waited for. Its claim
-        // is put back below; if it ever ends, its settlement is fenced.
-        jobs.abort_all();
-        abort.cancel();
-        let _ = tokio::time::timeout(ABORT_GRACE, async {
-            while jobs.join_next().await.is_some() {}
-        })
-        .await;
-        if !jobs.is_empty() {
-            tracing::warn!(worker = %config.name, jobs = jobs.len(), "jobs still hold their threads at the shutdown deadline (they never yield): left behind, and put back");
-        }
-        jobs.detach_all();
-        let abandoned: Vec<B::Key> = running
-            .lock()
-            .map(|mut running| running.drain().map(|(_, slot)| slot.key).collect())
-            .unwrap_or_default();
-        for key in &abandoned {
-            let data = backend.lend(key);
-            let settlement = Settlement::Reschedule {
-                at: SystemTime::now(),
-                payload: None,
-                wait: Wait::Released,
-            };
-            match settle_with_retries(&*backend, key, data, settlement).await {
-                Ok(()) => tally.count(&tally.released),
-                Err(SettleError::Fenced) => tally.count(&tally.fenced),
-                Err(error) => {
-                    tracing::error!(%error, claim = ?key, "could not put back an abandoned job; its lease will run out and it will run again");
-                }
-            }
-        }
+        let tally = Arc::clone(&crew.tally);
+        crew.shut_down().await;
         // No job of this worker runs any more: the pass goes back.
         gating.leave(&config.name).await;
         // The leases are kept until every claim is settled, not one moment less.
@@ -590,6 +502,132 @@ impl<B: Backend, G: Gate> Worker<B, G> {
         let report = tally.report();
         tracing::info!(worker = %config.name, %report, "jobwire worker stopped");
         report
+    }
+}
+
+/// The jobs a worker runs: each claimed job started on its own task (or a
+/// thread of the blocking pool), and the shutdown that stops them within the
+/// budget and puts back what has not finished.
+struct Crew<B: Backend> {
+    backend: Arc<B>,
+    router: Arc<Router<B::Data>>,
+    config: Arc<Config>,
+    tally: Arc<Tally>,
+    running: Running<B::Key>,
+    jobs: JoinSet<()>,
+    runtime: tokio::runtime::Handle,
+    /// Fired at the shutdown deadline: jobs on blocking threads stop at
+    /// their next await, as aborted tasks do.
+    abort: Cancellation,
+    next_id: u64,
+}
+
+impl<B: Backend> Crew<B> {
+    /// Collects the jobs that ended.
+    fn reap(&mut self) {
+        while let Some(done) = self.jobs.try_join_next() {
+            if let Err(error) = done {
+                tracing::error!(%error, "a job task ended abnormally");
+            }
+        }
+    }
+
+    /// Starts a claimed job: it is dispatched, then settled, on its own.
+    fn start(&mut self, claim: Claim<B::Key>, gated: bool) {
+        self.next_id += 1;
+        let cancel = Cancellation::new();
+        if let Ok(mut running) = self.running.lock() {
+            running.insert(
+                self.next_id,
+                Slot {
+                    key: claim.key.clone(),
+                    cancel: cancel.clone(),
+                    gated,
+                    settling: false,
+                },
+            );
+        }
+        let job = perform(
+            Arc::clone(&self.backend),
+            Arc::clone(&self.router),
+            Arc::clone(&self.config),
+            Arc::clone(&self.tally),
+            Arc::clone(&self.running),
+            self.next_id,
+            claim,
+            cancel,
+        );
+        if self.config.isolate {
+            // On a thread of the blocking pool: a job that never yields
+            // holds that thread, never one of the runtime's, which drive
+            // every timer and socket (the shutdown's among them).
+            let (handle, abort) = (self.runtime.clone(), self.abort.clone());
+            self.jobs.spawn_blocking(move || {
+                handle.block_on(async move {
+                    tokio::select! {
+                        biased;
+                        () = abort.cancelled() => {}
+                        () = job => {}
+                    }
+                });
+            });
+        } else {
+            self.jobs.spawn(job);
+        }
+    }
+
+    /// Shutdown: tells every running job, waits within the budget, and puts
+    /// back what has not finished.
+    async fn shut_down(mut self) {
+        let config = &self.config;
+        let deadline = Instant::now() + config.shutdown_budget;
+        tracing::info!(worker = %config.name, running = self.jobs.len(), budget = ?config.shutdown_budget, "jobwire worker shutting down");
+        if let Ok(running) = self.running.lock() {
+            for slot in running.values() {
+                slot.cancel.cancel_by(deadline);
+            }
+        }
+        let tokio_deadline = tokio::time::Instant::from_std(deadline);
+        while !self.jobs.is_empty() {
+            match tokio::time::timeout_at(tokio_deadline, self.jobs.join_next()).await {
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        // The budget is a promise: a job that is awaiting stops at its await;
+        // one that never yields (a handler that computes without awaiting)
+        // cannot be stopped, so it is left behind, not waited for. Its claim
+        // is put back below; if it ever ends, its settlement is fenced.
+        self.jobs.abort_all();
+        self.abort.cancel();
+        let _ = tokio::time::timeout(ABORT_GRACE, async {
+            while self.jobs.join_next().await.is_some() {}
+        })
+        .await;
+        if !self.jobs.is_empty() {
+            tracing::warn!(worker = %config.name, jobs = self.jobs.len(), "jobs still hold their threads at the shutdown deadline (they never yield): left behind, and put back");
+        }
+        self.jobs.detach_all();
+        let abandoned: Vec<B::Key> = self
+            .running
+            .lock()
+            .map(|mut running| running.drain().map(|(_, slot)| slot.key).collect())
+            .unwrap_or_default();
+        for key in &abandoned {
+            let data = self.backend.lend(key);
+            let settlement = Settlement::Reschedule {
+                at: SystemTime::now(),
+                payload: None,
+                wait: Wait::Released,
+            };
+            match settle_with_retries(&*self.backend, key, data, settlement).await {
+                Ok(()) => self.tally.count(&self.tally.released),
+                Err(SettleError::Fenced) => self.tally.count(&self.tally.fenced),
+                Err(error) => {
+                    tracing::error!(%error, claim = ?key, "could not put back an abandoned job; its lease will run out and it will run again");
+                }
+            }
+        }
     }
 }
 
