@@ -82,7 +82,7 @@
 //! | defining a job | [`Job`], [`Context`], [`HandlerError`], [`Lifecycle`], [`Active`], [`Deprecated`] |
 //! | its history | [`Upcast`], [`Downcast`], [`JsonUpcast`], [`JsonArgs`], [`Json`], [`NoPrevious`], [`BreakingChange`] |
 //! | registering | [`register!`], [`retire!`], [`Tombstone`], [`RouterBuilder`] |
-//! | performing | [`Router`], [`Delivery`], [`Outcome`], [`Action`], [`Cancellation`], [`context::TaskId`] |
+//! | performing | [`Router`], [`Delivery`], [`Outcome`], [`Action`], [`Cancellation`], [`context::TaskId`]; a router whose jobs borrow the queue's transaction: `Router::builder().lending::<Tx>()` (feature `postgres`, with `jobwire::sqlx`) |
 //! | enqueueing | [`Producer`], [`WritePolicy`] |
 //! | the wire format | [`wire`]: [`wire::Meta`], [`wire::Header`], [`wire::rewrite_meta`], [`wire::Limits`] |
 //! | patterns | [`Added`] (optional parameter), [`Deprecated`], [`retire!`], [`Job::ALIASES`], [`WritePolicy`] |
@@ -145,6 +145,20 @@ pub mod shape;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+/// The sqlx jobwire's queues are built on (0.9), re-exported: build the
+/// queries a handler runs through its lent transaction
+/// ([`Tx`](crate::backend::postgres::Tx), with
+/// `Router::builder().lending::<Tx>()`) with `jobwire::sqlx`, and the
+/// `PgConnection` it hands out is always the one your query expects. A
+/// second sqlx version in your own `Cargo.toml` would otherwise fail to
+/// compile with an `Executor` error that never mentions two versions.
+///
+/// ```
+/// let _query = jobwire::sqlx::query("SELECT 1");
+/// ```
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use sqlx;
 pub mod wire;
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]

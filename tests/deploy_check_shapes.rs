@@ -345,3 +345,62 @@ fn the_same_rust_name_does_not_hide_a_changed_shape() {
         "{report}"
     );
 }
+
+/// Release N's `mail.send`, and N+1's `mail.deliver`, the same job renamed
+/// without an alias (the planted bug), and an unrelated `report.build`.
+mod renamed {
+    use serde::{Deserialize, Serialize};
+    macro_rules! job {
+        ($ty:ident, $name:expr, { $($fields:tt)* }) => {
+            #[derive(Serialize, Deserialize)]
+            pub struct $ty { $($fields)* }
+            impl jobwire::Job for $ty {
+                const NAME: &'static str = $name;
+                const VERSION: semver::Version = semver::Version::new(1, 0, 0);
+                type Previous = jobwire::NoPrevious;
+                type State = ();
+                type Data = ();
+                async fn perform(self, _: &mut jobwire::Context<'_>) -> Result<(), jobwire::HandlerError> {
+                    Ok(())
+                }
+            }
+        };
+    }
+    job!(Send, "mail.send", { pub to: String, pub body: String });
+    job!(Deliver, "mail.deliver", { pub to: String, pub body: String });
+    job!(Report, "report.build", { pub day: u32 });
+}
+
+#[test]
+fn a_rename_without_an_alias_is_advised_as_a_rename() {
+    let old = build(Router::builder().job::<renamed::Send>()).manifest();
+    let new = build(
+        Router::builder()
+            .job::<renamed::Deliver>()
+            .job::<renamed::Report>(),
+    )
+    .manifest();
+    let report = check(&old, &new);
+    let dropped: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::WrittenJobDropped)
+        .collect();
+    assert_eq!(dropped.len(), 1, "{report}");
+    assert!(
+        dropped[0].fix.contains("`mail.deliver` is new here and reads the same arguments: if it is `mail.send` renamed, put `mail.send` first in its `ALIASES`"),
+        "{report}"
+    );
+    // A job that is simply gone, with nothing new like it, keeps the
+    // deprecate-then-retire advice.
+    let report = check(
+        &old,
+        &build(Router::builder().job::<renamed::Report>()).manifest(),
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("keep the job (as `Job<Deprecated>`)"),
+        "{report}"
+    );
+}

@@ -36,6 +36,10 @@ impl Job for Work {
         if let Ok(mut log) = ctx.state().0.lock() {
             log.push(format!("{} {} attempt {attempt}", self.id, self.mode));
         }
+        if self.mode == "until_shutdown" {
+            ctx.cancelled().await;
+            return Err(HandlerError::snooze(Duration::ZERO));
+        }
         match self.mode.as_str() {
             "retry" => Err(HandlerError::retryable("the database is busy")),
             "permanent" => Err(HandlerError::permanent("no such account")),
@@ -352,4 +356,40 @@ async fn a_stale_claims_settlement_is_refused_by_the_fence() {
         .expect("settles");
     assert!(row(&queue, id).await.is_none());
     assert!(queue.dead_letters().await.expect("reads").is_empty());
+}
+
+/// A handler that stops when the worker shuts down asks to come back with
+/// `snooze(ZERO)`: it is put back as released at shutdown, and the report
+/// says so, not "snoozed".
+#[tokio::test]
+async fn a_job_stopped_by_the_shutdown_is_released_not_snoozed() {
+    let path = scratch("released-at-shutdown");
+    let queue = Sqlite::open(&path).await.expect("opens");
+    let id = enqueue(&queue, &work(1, "until_shutdown")).await;
+    let stop = jobwire::Cancellation::new();
+    let stopper = stop.clone();
+    let watched = queue.clone();
+    tokio::spawn(async move {
+        // Once the job runs, shut the worker down.
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let running: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM jobwire_jobs WHERE state = 'running'")
+                    .fetch_one(watched.pool())
+                    .await
+                    .unwrap_or(0);
+            if running == 1 {
+                stopper.cancel();
+                return;
+            }
+        }
+    });
+    let report = Worker::new(queue.clone(), router())
+        .poll_interval(Duration::from_millis(20))
+        .shutdown_budget(Duration::from_secs(10))
+        .run(stop.cancelled_owned())
+        .await;
+    assert_eq!((report.released, report.snoozed), (1, 0), "{report}");
+    let row = row(&queue, id).await.expect("put back");
+    assert_eq!((row.attempt, row.wait.as_str()), (0, "released"));
 }

@@ -550,10 +550,16 @@ impl<'a> Checker<'a> {
                                 "`{heir}` took over from `{}` (a rename): put `{}` back in its `ALIASES` until no such payload is in flight",
                                 written.name, written.name
                             ),
-                            None => format!(
-                                "keep the job (as `Job<Deprecated>`) until the queue drains, then `jobwire::retire!(\"{}\")`",
-                                written.name
-                            ),
+                            None => match self.renamed_without_alias(old_job, &written.version) {
+                                Some(heir) => format!(
+                                    "`{heir}` is new here and reads the same arguments: if it is `{0}` renamed, put `{0}` first in its `ALIASES` until no such payload is in flight; if `{0}` is gone, keep it (as `Job<Deprecated>`) until the queue drains, then `jobwire::retire!(\"{0}\")`",
+                                    written.name
+                                ),
+                                None => format!(
+                                    "keep the job (as `Job<Deprecated>`) until the queue drains, then `jobwire::retire!(\"{}\")`",
+                                    written.name
+                                ),
+                            },
                         };
                         self.find(Rule::WrittenJobDropped, old_name, message, fix)
                     }
@@ -611,6 +617,35 @@ impl<'a> Checker<'a> {
             .jobs
             .get_key_value(old_name)
             .map(|(name, _)| name.as_str())
+    }
+
+    /// A job new in this release (no earlier name or alias of it was known)
+    /// whose arguments on `version`'s line have the same shape as
+    /// `old_job`'s, when exactly one has: most likely `old_job` renamed
+    /// without an alias. Shapes that say little (unknown, or an empty
+    /// object) match nothing.
+    fn renamed_without_alias(
+        &self,
+        old_job: &JobManifest,
+        version: &semver::Version,
+    ) -> Option<&str> {
+        let line = LineRange(Line::of(version));
+        let shape = old_job.shapes.get(&line)?;
+        let telling =
+            shape.is_known() && !matches!(shape, crate::shape::Shape::Struct(f) if f.is_empty());
+        if !telling {
+            return None;
+        }
+        let mut heirs = self.new.jobs.iter().filter(|(name, job)| {
+            std::iter::once(*name)
+                .chain(&job.aliases)
+                .all(|n| matches!(resolve(self.old, n), Target::Unknown))
+                && job.shapes.get(&line) == Some(shape)
+        });
+        match (heirs.next(), heirs.next()) {
+            (Some((name, _)), None) => Some(name.as_str()),
+            _ => None,
+        }
     }
 
     /// Rule RETIRED_NAME_REUSED: a name the old release retired stays retired.

@@ -643,8 +643,11 @@ impl<'a, S, D> Context<'a, S, D> {
         self.data
     }
 
-    /// The queue's attempt number, or the envelope's `meta.attempt` when the
-    /// caller gave none: how many attempts were made before this one.
+    /// How many attempts were made before this one: **0 on the first run**,
+    /// 1 on the first retry (the queue's count, or the envelope's
+    /// `meta.attempt` when the caller gave none). jobwire counts from 0, as
+    /// its queues store it; add 1 for a 1-based "attempt N of M" in a
+    /// message.
     ///
     /// ```
     /// # use jobwire::*;

@@ -684,6 +684,7 @@ async fn perform<B: Backend>(
             }
             settled
         } else {
+            let watch = cancel.clone();
             let mut delivery = Delivery::new()
                 .with_attempt(claim.attempt)
                 .with_defers(claim.defers)
@@ -710,7 +711,24 @@ async fn perform<B: Backend>(
                 &config.retry,
                 config.resume_delay,
             );
-            let settlement = decision.settlement(&outcome);
+            // A job that stops because the worker shuts down (its
+            // cancellation carries the shutdown's deadline; a closing gate's
+            // does not) and asks to come back is put back as released, and
+            // counted so, not as a snooze of its own.
+            let released = match &outcome {
+                Outcome::Snoozed(snoozed) if watch.is_cancelled() && watch.deadline().is_some() => {
+                    Some(snoozed.delay)
+                }
+                _ => None,
+            };
+            let settlement = match released {
+                Some(delay) => Settlement::Reschedule {
+                    at: SystemTime::now() + delay,
+                    payload: None,
+                    wait: Wait::Released,
+                },
+                None => decision.settlement(&outcome),
+            };
             if let Ok(mut running) = running.lock() {
                 if let Some(slot) = running.get_mut(&slot) {
                     slot.settling = true;
@@ -719,7 +737,9 @@ async fn perform<B: Backend>(
             let settled = settle_with_retries(&*backend, &claim.key, data, settlement).await;
             // Counted once the queue took the settlement: a fenced claim's
             // work does not count as performed.
-            if settled.is_ok() {
+            if settled.is_ok() && released.is_some() {
+                tally.count(&tally.released);
+            } else if settled.is_ok() {
                 tally.record(&outcome, &settlement);
                 if let Settlement::DeadLetter { reason, .. } = &settlement {
                     tracing::warn!(reason = %reason, "dead-lettered a job");

@@ -606,16 +606,18 @@ async fn listen(mut listener: PgListener, wake: Arc<Notify>) {
 ///     type Data = Tx;
 ///
 ///     async fn perform(self, ctx: &mut Context<'_, (), Tx>) -> Result<(), HandlerError> {
-///         let conn = ctx.data().conn().await?;
-///         sqlx::query("UPDATE accounts SET cents = cents + $1 WHERE id = $2")
+///         jobwire::sqlx::query("UPDATE accounts SET cents = cents + $1 WHERE id = $2")
 ///             .bind(self.cents)
 ///             .bind(self.account)
-///             .execute(conn)
+///             .execute(ctx.data().conn().await?)
 ///             .await?;
 ///         Ok(()) // committed with the acknowledgement, or not at all
 ///     }
 /// }
-/// jobwire::register!(CreditAccount);
+///
+/// // The worker lends each job its claim's transaction: say so on the router.
+/// let router = jobwire::Router::builder().lending::<Tx>().job::<CreditAccount>().build()?;
+/// # Ok::<(), jobwire::RegistryError>(())
 /// ```
 #[derive(Debug)]
 pub struct Tx {
@@ -627,8 +629,8 @@ impl Tx {
     /// The transaction's connection, beginning the transaction on first use.
     ///
     /// ```no_run
-    /// # async fn demo(tx: &mut jobwire::backend::postgres::Tx) -> Result<(), sqlx::Error> {
-    /// sqlx::query("INSERT INTO audit (what) VALUES ('done')").execute(tx.conn().await?).await?;
+    /// # async fn demo(tx: &mut jobwire::backend::postgres::Tx) -> Result<(), jobwire::sqlx::Error> {
+    /// jobwire::sqlx::query("INSERT INTO audit (what) VALUES ('done')").execute(tx.conn().await?).await?;
     /// # Ok(())
     /// # }
     /// ```
