@@ -154,7 +154,8 @@ pub mod testing;
 /// compile with an `Executor` error that never mentions two versions.
 ///
 /// ```
-/// let _query = jobwire::sqlx::query("SELECT 1");
+/// // The error type of the queues' calls is this sqlx's.
+/// let _none: Option<jobwire::sqlx::Error> = None;
 /// ```
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
