@@ -408,6 +408,7 @@ impl<B: Backend, G: Gate> Worker<B, G> {
             runtime: tokio::runtime::Handle::current(),
             abort: Cancellation::new(),
             next_id: 0,
+            recheck: Recheck::default(),
         };
         // After a failed claim: how long to wait, doubling while it fails.
         let mut backoff = Duration::ZERO;
@@ -470,6 +471,9 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                         backoff =
                             (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
                         paused = true;
+                        // The claim may have taken rows before its answer was
+                        // lost: they come back when their lease runs out.
+                        crew.recheck.after(config.lease);
                         tracing::warn!(%error, retry_in = ?backoff, "jobwire worker could not claim");
                     }
                 }
@@ -488,6 +492,8 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                 () = backend.wait(config.poll), if free > 0 && !paused && !batching => {}
                 () = tokio::time::sleep(backoff), if paused => paused = false,
                 () = tokio::time::sleep(COALESCE), if batching => {}
+                // A lease that runs out wakes nobody: look when it has.
+                () = crew.recheck.due(), if crew.recheck.is_set() && free > 0 => {}
                 // With a pass, or paused: look at the gate again soon.
                 () = tokio::time::sleep(GATE_EVERY), if gating.watching() => {}
             }
@@ -520,6 +526,8 @@ struct Crew<B: Backend> {
     /// their next await, as aborted tasks do.
     abort: Cancellation,
     next_id: u64,
+    /// When a job may have become claimable with no notification to say so.
+    recheck: Recheck,
 }
 
 impl<B: Backend> Crew<B> {
@@ -556,6 +564,7 @@ impl<B: Backend> Crew<B> {
             self.next_id,
             claim,
             cancel,
+            self.recheck.clone(),
         );
         if self.config.isolate {
             // On a thread of the blocking pool: a job that never yields
@@ -646,6 +655,41 @@ const COALESCE: Duration = Duration::from_millis(2);
 /// are left behind.
 const ABORT_GRACE: Duration = Duration::from_millis(100);
 
+/// When this worker should look at the queue again because a job may have
+/// become claimable with no notification to wake anyone: a claim or a
+/// settlement that failed (a terminated connection, a restart) leaves a
+/// row whose lease runs out later, silently. Without it, idle workers
+/// would find that job only at their next poll.
+#[derive(Debug, Clone, Default)]
+struct Recheck(Arc<std::sync::Mutex<Option<Instant>>>);
+
+impl Recheck {
+    /// Look again once `lease` (and a moment) has passed.
+    fn after(&self, lease: Duration) {
+        let at = Instant::now() + lease + Duration::from_millis(100);
+        if let Ok(mut due) = self.0.lock() {
+            *due = Some(due.map_or(at, |due| due.max(at)));
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.lock().is_ok_and(|due| due.is_some())
+    }
+
+    /// Resolves when the recheck is due, and clears it.
+    async fn due(&self) {
+        let at = self.0.lock().ok().and_then(|due| *due);
+        if let Some(at) = at {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+        }
+        if let Ok(mut due) = self.0.lock() {
+            if due.is_some_and(|due| due <= Instant::now()) {
+                *due = None;
+            }
+        }
+    }
+}
+
 /// Performs one claimed job and settles it.
 #[allow(clippy::too_many_arguments)]
 async fn perform<B: Backend>(
@@ -657,6 +701,7 @@ async fn perform<B: Backend>(
     slot: u64,
     claim: Claim<B::Key>,
     cancel: Cancellation,
+    recheck: Recheck,
 ) {
     let span = tracing::info_span!(
         "jobwire.job",
@@ -754,6 +799,7 @@ async fn perform<B: Backend>(
                 tracing::warn!(claim = ?claim.key, "the claim was lost before it was settled: the job was claimed again, and this worker's result is discarded");
             }
             Err(error) => {
+                recheck.after(config.lease);
                 tracing::error!(%error, claim = ?claim.key, "could not settle a job; its lease will run out and it will run again");
             }
         }
