@@ -2,9 +2,10 @@
 //!
 //! The [`Worker`](crate::worker::Worker) knows this trait, never a database.
 //! Two implementations come with the crate: [`Sqlite`](sqlite::Sqlite), the
-//! embedded default (feature `sqlite`), and [`Postgres`](postgres::Postgres),
-//! for a fleet (feature `postgres`). Anyone can write a third for Redis, SQS
-//! or Kafka; what it must promise is below.
+//! embedded default (feature `sqlite`), [`Postgres`](postgres::Postgres),
+//! for a fleet (feature `postgres`), and `Sidekiq`, Sidekiq's own queue on
+//! Redis (feature `redis`). Anyone can write another for SQS or Kafka; what
+//! it must promise is below.
 //!
 //! # The contract
 //!
@@ -41,6 +42,8 @@
 mod group_commit;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod sidekiq;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
