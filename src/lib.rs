@@ -84,6 +84,7 @@
 //! | registering | [`register!`], [`retire!`], [`Tombstone`], [`RouterBuilder`] |
 //! | performing | [`Router`], [`Delivery`], [`Outcome`], [`Action`], [`Cancellation`], [`context::TaskId`]; a router whose jobs borrow the queue's transaction: `Router::builder().lending::<Tx>()` (feature `postgres`, with `jobwire::sqlx`) |
 //! | enqueueing | [`Producer`], [`WritePolicy`] |
+//! | queues (feature `worker`) | `backend::sqlite::Sqlite` (feature `sqlite`), `backend::postgres::Postgres` (feature `postgres`), `backend::sidekiq::Sidekiq`: Sidekiq's own queue on Redis, shared with Ruby (feature `redis`) |
 //! | the wire format | [`wire`]: [`wire::Meta`], [`wire::Header`], [`wire::rewrite_meta`], [`wire::Limits`] |
 //! | patterns | [`Added`] (optional parameter), [`Deprecated`], [`retire!`], [`Job::ALIASES`], [`WritePolicy`] |
 //! | property tests (feature `testing`) | `testing::Kit`, `testing::Reader`, `testing::strategy` |

@@ -111,6 +111,16 @@ pub struct RetryPolicy {
     max_attempts: u32,
     first_delay: Duration,
     max_delay: Duration,
+    curve: Curve,
+}
+
+/// How the delay between tries grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Curve {
+    /// Doubling from the first delay, capped, with a quarter of jitter.
+    Doubling,
+    /// Sidekiq's: `count⁴ + 15 + rand(10) × (count + 1)` seconds.
+    Sidekiq,
 }
 
 impl Default for RetryPolicy {
@@ -121,11 +131,34 @@ impl Default for RetryPolicy {
             max_attempts: 20,
             first_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(3600),
+            curve: Curve::Doubling,
         }
     }
 }
 
 impl RetryPolicy {
+    /// Sidekiq's own: 25 retries (26 attempts in all), the delay after
+    /// the `n`th failure `(n - 1)⁴ + 15 + rand(10) × n` seconds, about
+    /// three weeks in all. What a Rails team's jobs already do, for workers
+    /// on [`Sidekiq`](crate::backend) queues.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = jobwire::worker::RetryPolicy::sidekiq();
+    /// assert_eq!(policy.max_attempts(), 26);
+    /// let first = policy.delay(0);
+    /// assert!(first >= Duration::from_secs(15) && first <= Duration::from_secs(24));
+    /// assert!(policy.delay(10) >= Duration::from_secs(10_015));
+    /// ```
+    pub fn sidekiq() -> Self {
+        RetryPolicy {
+            max_attempts: 26,
+            first_delay: Duration::from_secs(15),
+            max_delay: Duration::MAX,
+            curve: Curve::Sidekiq,
+        }
+    }
+
     /// Sets how many attempts in all before the dead-letter store.
     ///
     /// ```
@@ -136,7 +169,8 @@ impl RetryPolicy {
         self
     }
 
-    /// Sets the first and the largest delay between tries.
+    /// Sets the first and the largest delay between tries, doubling from
+    /// one to the other (Sidekiq's curve too is replaced).
     ///
     /// ```
     /// use std::time::Duration;
@@ -145,6 +179,8 @@ impl RetryPolicy {
     pub fn with_delays(mut self, first: Duration, max: Duration) -> Self {
         self.first_delay = first;
         self.max_delay = max.max(first);
+        self.curve = Curve::Doubling;
+        self.curve = Curve::Doubling;
         self
     }
 
@@ -164,7 +200,18 @@ impl RetryPolicy {
     /// assert!(policy.delay(0) <= std::time::Duration::from_millis(1250));
     /// ```
     pub fn delay(&self, attempt: u32) -> Duration {
-        jitter(backoff(self.first_delay, self.max_delay, attempt))
+        match self.curve {
+            Curve::Doubling => jitter(backoff(self.first_delay, self.max_delay, attempt)),
+            Curve::Sidekiq => {
+                let count = u64::from(attempt);
+                let dice = random() % 10;
+                let seconds = count
+                    .saturating_pow(4)
+                    .saturating_add(15)
+                    .saturating_add(dice.saturating_mul(count.saturating_add(1)));
+                Duration::from_secs(seconds)
+            }
+        }
     }
 }
 
@@ -177,15 +224,19 @@ fn backoff(first: Duration, max: Duration, n: u32) -> Duration {
 
 /// `delay`, plus or minus a quarter, at random.
 fn jitter(delay: Duration) -> Duration {
+    // A factor from 0.75 to 1.25.
+    let factor = 0.75 + (random() >> 11) as f64 / (1u64 << 53) as f64 * 0.5;
+    delay.mul_f64(factor)
+}
+
+/// A random number (splitmix64), for jitter: not for secrets.
+fn random() -> u64 {
     static STATE: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
     let mut z = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
         ^ u64::from(std::process::id()).rotate_left(32);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    // A factor from 0.75 to 1.25.
-    let factor = 0.75 + (z >> 11) as f64 / (1u64 << 53) as f64 * 0.5;
-    delay.mul_f64(factor)
+    z ^ (z >> 31)
 }
 
 /// Everything the worker decides for one claim, owning its words.
