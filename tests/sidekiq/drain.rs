@@ -1,10 +1,14 @@
-//! Drain on Redis: `waiting()` answers per (job, version, place) from the
-//! queues, `schedule`, `retry`, `dead` and the claims.
+//! Drain on Redis: `waiting()` and `jobwire drain --redis` answer per
+//! (job, version, place) from the queues, `schedule`, `retry`, `dead` and
+//! the claims.
 
 use crate::support::{block_on, fresh, ruby, worker};
 use jobwire::backend::{Backend, ClaimRequest};
 use jobwire::drain::Place;
-use jobwire::worker::RetryPolicy;
+use jobwire::worker::{DeferPolicy, RetryPolicy};
+
+/// Long enough that nothing retried or deferred comes due during the test.
+const LATER: Duration = Duration::from_secs(600);
 use semver::Version;
 use std::time::Duration;
 
@@ -24,9 +28,11 @@ Sidekiq::Client.push("class" => "LedgerJob", "args" => [1, 0], "jobwire_version"
         // One failure retried, one payload of a later major deferred.
         let report = worker(&queue, "rust", Duration::from_secs(30))
             .expect("a worker")
-            .retries(
-                RetryPolicy::default()
-                    .with_delays(Duration::from_secs(600), Duration::from_secs(600)),
+            .retries(RetryPolicy::default().with_delays(LATER, LATER))
+            .deferral(
+                DeferPolicy::default()
+                    .with_window(LATER)
+                    .with_delays(LATER, LATER),
             )
             .drain()
             .await;
@@ -82,5 +88,19 @@ LedgerJob.perform_in(3600, 4, 0)
             (name("LedgerJob"), v("2.0.0"), Place::Deferred, 1),
         ];
         assert_eq!(got, expected);
+
+        // `jobwire drain --redis URL` prints the same table.
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_jobwire"))
+            .args(["drain", "--redis", &crate::support::url()])
+            .output()
+            .expect("runs jobwire drain");
+        let table = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{table}");
+        let deferred = table
+            .lines()
+            .find(|line| line.starts_with("LedgerJob") && line.contains("2.0.0"))
+            .unwrap_or_default();
+        assert!(deferred.contains("deferred"), "{table}");
+        assert_eq!(table.lines().count(), 1 + expected.len(), "{table}");
     });
 }

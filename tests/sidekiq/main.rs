@@ -20,15 +20,21 @@
 #[cfg(feature = "redis")]
 mod bad_input;
 #[cfg(feature = "redis")]
+mod busy;
+#[cfg(feature = "redis")]
 mod drain;
 #[cfg(feature = "redis")]
 mod fencing;
 #[cfg(feature = "redis")]
 mod from_ruby;
 #[cfg(feature = "redis")]
+mod gate;
+#[cfg(feature = "redis")]
 mod iteration;
 #[cfg(feature = "redis")]
 mod kill_nine;
+#[cfg(feature = "redis")]
+mod redis_restart;
 #[cfg(feature = "redis")]
 mod retries;
 #[cfg(feature = "redis")]
@@ -84,6 +90,18 @@ fn main() -> std::process::ExitCode {
         (
             "drain::per_place",
             drain::waiting_answers_per_job_version_and_place,
+        ),
+        (
+            "busy::heartbeat",
+            busy::the_busy_tab_lists_the_worker_and_its_jobs,
+        ),
+        (
+            "redis_restart::aof",
+            redis_restart::a_crashed_redis_with_its_aof_loses_nothing,
+        ),
+        (
+            "gate::file",
+            gate::the_file_gate_holds_back_gated_jobs_on_redis,
         ),
         (
             "iteration::checkpoint_survives_kill",

@@ -181,6 +181,87 @@ pub async fn list(queue: &Sidekiq, key: &str) -> Vec<String> {
         .expect("reads a list")
 }
 
+/// A Redis server of the test's own, on a free port, with the AOF written
+/// on every write (`appendfsync always`) into a scratch folder; killed and
+/// removed on drop.
+pub struct TempRedis {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl TempRedis {
+    /// Starts one. Fails (never skips) without `redis-server`.
+    pub fn start() -> TempRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .expect("a free port");
+        let dir = std::env::temp_dir().join(format!("jobwire-redis-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        let mut redis = TempRedis {
+            port,
+            dir,
+            child: None,
+        };
+        redis.up();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Starts the server (again), replaying its AOF.
+    pub fn up(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts redis-server (Debian: redis-server)");
+        self.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            let ready = redis::Client::open(self.url())
+                .and_then(|client| client.get_connection_with_timeout(Duration::from_millis(200)))
+                .and_then(|mut conn| redis::cmd("PING").query::<String>(&mut conn))
+                .is_ok();
+            if ready {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not answer on port {}", self.port);
+    }
+
+    /// `kill -9` of the server.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TempRedis {
+    fn drop(&mut self) {
+        self.crash();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Jobs recorded as performed: (id, worker, attempt), in order.
 pub async fn performed(queue: &Sidekiq) -> Vec<(i64, String, u32)> {
     list(queue, "ledger:performed")
@@ -397,11 +478,35 @@ pub struct WorkerProcess {
 impl WorkerProcess {
     /// Starts one named `name`, whose leases last `lease`.
     pub fn start(name: &str, lease: Duration) -> WorkerProcess {
-        let child = Command::new(std::env::current_exe().expect("this binary"))
+        WorkerProcess::start_at(name, lease, &url())
+    }
+
+    /// Starts one on the Redis at `redis_url`.
+    pub fn start_at(name: &str, lease: Duration, redis_url: &str) -> WorkerProcess {
+        WorkerProcess::spawn(name, lease, redis_url, None)
+    }
+
+    /// Starts one behind the file gate at `gate`, which holds back
+    /// `LedgerJob` and nothing else.
+    pub fn start_gated(name: &str, gate: &std::path::Path) -> WorkerProcess {
+        WorkerProcess::spawn(name, Duration::from_secs(30), &url(), Some(gate))
+    }
+
+    fn spawn(
+        name: &str,
+        lease: Duration,
+        redis_url: &str,
+        gate: Option<&std::path::Path>,
+    ) -> WorkerProcess {
+        let mut command = Command::new(std::env::current_exe().expect("this binary"));
+        if let Some(gate) = gate {
+            command.env("JOBWIRE_SIDEKIQ_GATE", gate);
+        }
+        let child = command
             .env("JOBWIRE_SIDEKIQ_ROLE", "worker")
             .env("JOBWIRE_SIDEKIQ_NAME", name)
             .env("JOBWIRE_SIDEKIQ_LEASE_MS", lease.as_millis().to_string())
-            .env("JOBWIRE_REDIS_URL", url())
+            .env("JOBWIRE_REDIS_URL", redis_url)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -477,7 +582,17 @@ pub fn child(role: &str) -> std::process::ExitCode {
         let lease = Duration::from_millis(std::env::var("JOBWIRE_SIDEKIQ_LEASE_MS")?.parse()?);
         let queue = Sidekiq::connect(&url()).await?;
         let worker = worker(&queue, &name, lease)?;
-        Ok(worker.run(jobwire::worker::shutdown_signal()).await)
+        let stop = jobwire::worker::shutdown_signal();
+        Ok(match std::env::var("JOBWIRE_SIDEKIQ_GATE") {
+            Ok(path) => {
+                let gate = jobwire::gate::file::FileGate::new(path);
+                worker
+                    .gate(gate, jobwire::gate::Gated::jobs(["LedgerJob"]))
+                    .run(stop)
+                    .await
+            }
+            Err(_) => worker.run(stop).await,
+        })
     });
     match worked {
         Ok(report) => {

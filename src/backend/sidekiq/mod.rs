@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+mod heartbeat;
 mod job;
 mod scripts;
 
@@ -88,6 +89,7 @@ pub struct Sidekiq {
     inflight: Arc<Mutex<HashMap<i64, Inflight>>>,
     wake: Arc<Notify>,
     poll: Duration,
+    heartbeat: Arc<heartbeat::Heartbeat>,
 }
 
 impl fmt::Debug for Sidekiq {
@@ -126,6 +128,8 @@ struct Inflight {
     defers: u32,
     /// When the queue first saw these bytes, as the claim said.
     first_seen: SystemTime,
+    /// When this claim was made.
+    since: SystemTime,
 }
 
 /// A claim on Sidekiq's queue: the claim's id (its fence) and the job's
@@ -197,6 +201,7 @@ impl Sidekiq {
             inflight: Arc::new(Mutex::new(HashMap::new())),
             wake: Arc::new(Notify::new()),
             poll: Duration::from_millis(50),
+            heartbeat: Arc::new(heartbeat::Heartbeat::new(&new_jid()[..12])),
         })
     }
 
@@ -383,6 +388,35 @@ impl Sidekiq {
         }
     }
 
+    /// Sidekiq's process heartbeat, every five seconds at most: the Web
+    /// UI's Busy tab lists this process and its jobs in flight. A beat
+    /// that fails is said, and the next one tries again.
+    async fn beat(&self) {
+        if !self.heartbeat.due() {
+            return;
+        }
+        let inflight: Vec<(i64, Inflight)> = self
+            .inflight()
+            .iter()
+            .map(|(id, job)| (*id, job.clone()))
+            .collect();
+        let busy: Vec<heartbeat::Busy<'_>> = inflight
+            .iter()
+            .map(|(claim, job)| heartbeat::Busy {
+                claim: *claim,
+                queue: &job.queue,
+                job: &job.job,
+                since: job.since,
+            })
+            .collect();
+        let mut conn = self.conn.clone();
+        let beat: redis::RedisResult<()> =
+            self.heartbeat.pipeline(&busy).query_async(&mut conn).await;
+        if let Err(error) = beat {
+            tracing::warn!(%error, "jobwire could not write Sidekiq's process heartbeat");
+        }
+    }
+
     fn inflight(&self) -> MutexGuard<'_, HashMap<i64, Inflight>> {
         self.inflight
             .lock()
@@ -416,6 +450,7 @@ impl Sidekiq {
             jid: key.jid.clone(),
             defers,
             first_seen,
+            since: SystemTime::now(),
         })
     }
 
@@ -515,6 +550,9 @@ impl Backend for Sidekiq {
         request: &ClaimRequest<'_>,
     ) -> Result<Vec<Claim<SidekiqKey>>, SidekiqError> {
         let now = SystemTime::now();
+        let running = self.inflight().len();
+        self.heartbeat.saw(request.queues, request.limit, running);
+        self.beat().await;
         let mut invocation = self.scripts.claim.prepare_invoke();
         invocation
             .arg(millis(now))
@@ -568,6 +606,7 @@ impl Backend for Sidekiq {
                             jid,
                             defers,
                             first_seen,
+                            since: now,
                         },
                     );
                     claims.push(Claim {
@@ -596,6 +635,7 @@ impl Backend for Sidekiq {
                             jid,
                             defers: 0,
                             first_seen: now,
+                            since: now,
                         },
                     );
                     unreadable.push((key, reason));
@@ -623,6 +663,7 @@ impl Backend for Sidekiq {
         claims: &[SidekiqKey],
         lease: Duration,
     ) -> Result<Vec<SidekiqKey>, SidekiqError> {
+        self.beat().await;
         if claims.is_empty() {
             return Ok(Vec::new());
         }

@@ -7,20 +7,22 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-const USAGE: &str = "usage: jobwire drain --sqlite PATH | --postgres URL [--manifests DIR] [QUESTION]
+const USAGE: &str = "usage: jobwire drain --sqlite PATH | --postgres URL | --redis URL [--manifests DIR] [QUESTION]
 
   without a question: what waits in the queue, per job, version and place
   questions (answered from the queue and the manifests of the deploy window):
     upcaster JOB LINE   can the upcaster of JOB's LINE payloads (1.x, 0.3.x, 0.0.7) go?
     alias NAME          can the alias NAME go?
     retire JOB          can JOB be retired?
+  --redis URL: Sidekiq's queue on Redis (redis://host:port/db)
   --manifests DIR: the released manifests in DIR and DIR/current.json (see `jobwire release`)
 
 exit codes: 0 yes (or the table was printed), 1 no, 2 misuse, or the queue or a manifest could not be read";
 
 /// `jobwire drain ARGS`: `raw` is what follows `drain`.
 pub fn main(raw: &[String]) -> ExitCode {
-    let (mut sqlite, mut postgres, mut manifests, mut words) = (None, None, None, Vec::new());
+    let (mut sqlite, mut postgres, mut redis, mut manifests, mut words) =
+        (None, None, None, None, Vec::new());
     let mut args = raw.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -30,6 +32,7 @@ pub fn main(raw: &[String]) -> ExitCode {
             }
             "--sqlite" => sqlite = args.next(),
             "--postgres" => postgres = args.next(),
+            "--redis" => redis = args.next(),
             "--manifests" => manifests = args.next(),
             word => words.push(word),
         }
@@ -56,10 +59,11 @@ pub fn main(raw: &[String]) -> ExitCode {
         Err(error) => return misuse(&error.to_string()),
     };
     let waiting = runtime.block_on(async {
-        match (sqlite, postgres) {
-            (Some(path), None) => sqlite_waiting(path).await,
-            (None, Some(url)) => postgres_waiting(url).await,
-            _ => Err("give the queue: --sqlite PATH or --postgres URL".to_owned()),
+        match (sqlite, postgres, redis) {
+            (Some(path), None, None) => sqlite_waiting(path).await,
+            (None, Some(url), None) => postgres_waiting(url).await,
+            (None, None, Some(url)) => redis_waiting(url).await,
+            _ => Err("give one queue: --sqlite PATH, --postgres URL or --redis URL".to_owned()),
         }
     });
     let waiting = match waiting {
@@ -152,4 +156,17 @@ async fn postgres_waiting(url: &str) -> Result<Vec<Waiting>, String> {
 #[cfg(not(feature = "postgres"))]
 async fn postgres_waiting(_: &str) -> Result<Vec<Waiting>, String> {
     Err("this build has no PostgreSQL queue (feature `postgres`)".to_owned())
+}
+
+#[cfg(feature = "redis")]
+async fn redis_waiting(url: &str) -> Result<Vec<Waiting>, String> {
+    let queue = jobwire::backend::sidekiq::Sidekiq::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    queue.waiting().await.map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_waiting(_: &str) -> Result<Vec<Waiting>, String> {
+    Err("this build has no Redis queue (feature `redis`)".to_owned())
 }

@@ -41,7 +41,7 @@ const USAGE: &str = "usage:
       records MANIFESTS_DIR/current.json as the next released manifest, NNNN-LABEL.json
   jobwire gate --file PATH | --postgres URL [--name NAME] close|open|status
       the deploy gate: `jobwire gate --help` (needs the feature `worker`)
-  jobwire drain --sqlite PATH | --postgres URL [--manifests DIR] [upcaster JOB LINE | alias NAME | retire JOB]
+  jobwire drain --sqlite PATH | --postgres URL | --redis URL [--manifests DIR] [upcaster JOB LINE | alias NAME | retire JOB]
       what waits per job and version; whether a piece of old code can go: `jobwire drain --help`
   jobwire health [--postgres URL] [--json] [--pinned-after 60s]
       the PostgreSQL queue's tables, oldest transaction, claim cost and depth: `jobwire health --help`
