@@ -65,6 +65,11 @@ impl Heartbeat {
         }
     }
 
+    /// The first queue a worker claims from, once it has claimed.
+    pub(crate) fn first_queue(&self) -> Option<String> {
+        self.state.lock().ok()?.queues.first().cloned()
+    }
+
     /// Whether a beat is due now; if so, it counts as made.
     pub(crate) fn due(&self) -> bool {
         let Ok(mut state) = self.state.lock() else {

@@ -90,6 +90,10 @@ pub struct Sidekiq {
     wake: Arc<Notify>,
     poll: Duration,
     heartbeat: Arc<heartbeat::Heartbeat>,
+    /// Idle workers block here (`BLMOVE`), on a connection of their own,
+    /// until a job lands on their queue.
+    client: redis::Client,
+    waiter: Arc<tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>>,
 }
 
 impl fmt::Debug for Sidekiq {
@@ -185,9 +189,11 @@ impl Sidekiq {
     /// ```
     pub async fn connect(url: &str) -> Result<Sidekiq, SidekiqError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let conn = ConnectionManager::new(client.clone()).await?;
         Ok(Sidekiq {
             conn,
+            client,
+            waiter: Arc::new(tokio::sync::Mutex::new(None)),
             scripts: Arc::new(Scripts {
                 claim: Script::new(scripts::CLAIM),
                 renew: Script::new(scripts::RENEW),
@@ -822,8 +828,50 @@ impl Backend for Sidekiq {
         Ok(())
     }
 
+    /// Waits for a job on the worker's first queue, or an enqueue in this
+    /// process, or the poll interval (jobs due in `schedule` and `retry`,
+    /// and other queues, are found by the next claim).
+    ///
+    /// Sidekiq's client publishes nothing, so the wait blocks in Redis:
+    /// `BLMOVE queue:Q queue:Q RIGHT RIGHT` returns as soon as the queue
+    /// holds a job, and moves it from its tail to its tail, which changes
+    /// nothing, atomically.
     async fn wait(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout.min(self.poll), self.wake.notified()).await;
+        let limit = timeout.min(self.poll);
+        let Some(queue) = self.heartbeat.first_queue() else {
+            let _ = tokio::time::timeout(limit, self.wake.notified()).await;
+            return;
+        };
+        let blocked = async {
+            let mut waiter = self.waiter.lock().await;
+            if waiter.is_none() {
+                *waiter = self.client.get_multiplexed_async_connection().await.ok();
+            }
+            let Some(conn) = waiter.as_mut() else {
+                drop(waiter);
+                tokio::time::sleep(limit).await;
+                return;
+            };
+            let key = format!("queue:{queue}");
+            let landed: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("BLMOVE")
+                .arg(&key)
+                .arg(&key)
+                .arg("RIGHT")
+                .arg("RIGHT")
+                .arg(limit.as_secs_f64().max(0.001))
+                .query_async(conn)
+                .await;
+            if landed.is_err() {
+                *waiter = None;
+                drop(waiter);
+                tokio::time::sleep(limit).await;
+            }
+        };
+        tokio::select! {
+            () = blocked => {}
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(limit + Duration::from_millis(50)) => {}
+        }
     }
 
     fn task_id(key: &SidekiqKey) -> TaskId<'_> {
