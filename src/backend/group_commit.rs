@@ -7,38 +7,28 @@
 //! Whoever arrives while no one is committing commits for everyone waiting,
 //! so one job alone waits for nobody, and a burst costs one commit.
 
-#[cfg(test)]
 use super::RowKey;
 use std::future::Future;
 use tokio::sync::oneshot;
 
 /// The acknowledgements waiting for the next commit, and the turn to make
-/// it. `K` is a claim's key.
-#[derive(Debug)]
-pub(crate) struct GroupCommit<K> {
-    waiting: std::sync::Mutex<Vec<(K, oneshot::Sender<u64>)>>,
+/// it.
+#[derive(Debug, Default)]
+pub(crate) struct GroupCommit {
+    waiting: std::sync::Mutex<Vec<(RowKey, oneshot::Sender<u64>)>>,
     committer: tokio::sync::Mutex<()>,
 }
 
-impl<K> Default for GroupCommit<K> {
-    fn default() -> Self {
-        GroupCommit {
-            waiting: std::sync::Mutex::new(Vec::new()),
-            committer: tokio::sync::Mutex::new(()),
-        }
-    }
-}
-
-impl<K> GroupCommit<K> {
+impl GroupCommit {
     /// Acknowledges `key` in the next group: the rows its own fenced
     /// statement changed (0 when fenced), or `None` when the group failed
     /// and the caller should acknowledge alone, for an error of its own.
     ///
     /// `commit` acknowledges a whole group and answers, in the group's
     /// order, how many rows each key changed.
-    pub(crate) async fn ack<F, Fut, E>(&self, key: K, commit: F) -> Option<u64>
+    pub(crate) async fn ack<F, Fut, E>(&self, key: RowKey, commit: F) -> Option<u64>
     where
-        F: FnOnce(Vec<K>) -> Fut,
+        F: FnOnce(Vec<RowKey>) -> Fut,
         Fut: Future<Output = Result<Vec<u64>, E>>,
     {
         let (answer, answered) = oneshot::channel();
@@ -53,7 +43,7 @@ impl<K> GroupCommit<K> {
                 .map(|mut waiting| std::mem::take(&mut *waiting))
                 .unwrap_or_default();
             if !batch.is_empty() {
-                let (keys, answers): (Vec<K>, Vec<_>) = batch.into_iter().unzip();
+                let (keys, answers): (Vec<RowKey>, Vec<_>) = batch.into_iter().unzip();
                 let count = keys.len();
                 // On an error, or an answer of the wrong length, every
                 // answer is dropped: each key is acknowledged alone.

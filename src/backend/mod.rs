@@ -38,7 +38,7 @@
 //! checkpoint that gives new ones: jobwire relies on getting back what was
 //! enqueued.
 
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod group_commit;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -55,7 +55,7 @@ use tokio::task::JoinHandle;
 #[derive(Clone, Debug)]
 pub struct Postgres {
     pool: PgPool,
-    acks: Arc<GroupCommit<RowKey>>,
+    acks: Arc<GroupCommit>,
     wake: Arc<Notify>,
     _listener: Arc<Listening>,
 }

@@ -49,7 +49,6 @@ mod scripts;
 
 pub use job::VERSION_KEY;
 
-use crate::backend::group_commit::GroupCommit;
 use crate::backend::{
     Backend, Claim, ClaimRequest, DeadLetter, Enqueue, Enqueued, SettleError, Settlement, Wait,
 };
@@ -91,8 +90,6 @@ pub struct Sidekiq {
     wake: Arc<Notify>,
     poll: Duration,
     heartbeat: Arc<heartbeat::Heartbeat>,
-    /// Acknowledgements that arrive together go in one script call.
-    acks: Arc<GroupCommit<SidekiqKey>>,
     /// Idle workers block here (`BLMOVE`), on a connection of their own,
     /// until a job lands on their queue.
     client: redis::Client,
@@ -110,7 +107,6 @@ impl fmt::Debug for Sidekiq {
 
 struct Scripts {
     claim: Script,
-    ack_many: Script,
     renew: Script,
     settle: Script,
     checkpoint: Script,
@@ -198,10 +194,8 @@ impl Sidekiq {
             conn,
             client,
             waiter: Arc::new(tokio::sync::Mutex::new(None)),
-            acks: Arc::new(GroupCommit::default()),
             scripts: Arc::new(Scripts {
                 claim: Script::new(scripts::CLAIM),
-                ack_many: Script::new(scripts::ACK_MANY),
                 renew: Script::new(scripts::RENEW),
                 settle: Script::new(scripts::SETTLE),
                 checkpoint: Script::new(scripts::CHECKPOINT),
@@ -466,36 +460,6 @@ impl Sidekiq {
         })
     }
 
-    /// Acknowledges `key` in the next group: one script call for the jobs
-    /// that finish together, each fenced on its own claim. A group that
-    /// failed sends each of its jobs to acknowledge alone.
-    async fn ack(&self, key: &SidekiqKey) -> Result<(), SettleError<SidekiqError>> {
-        let grouped = self
-            .acks
-            .ack(key.clone(), |keys| async move {
-                let mut invocation = self.scripts.ack_many.prepare_invoke();
-                invocation.arg(today());
-                for key in &keys {
-                    invocation.arg(key.claim).arg(&key.jid);
-                }
-                let mut conn = self.conn.clone();
-                let done: Vec<u64> = invocation.invoke_async(&mut conn).await?;
-                Ok::<_, redis::RedisError>(done)
-            })
-            .await;
-        match grouped {
-            Some(done) => {
-                self.inflight().remove(&key.claim);
-                if done == 1 {
-                    Ok(())
-                } else {
-                    Err(SettleError::Fenced)
-                }
-            }
-            None => self.run_settle(key, "ack", ("", &[])).await,
-        }
-    }
-
     /// Runs the settlement script: `Fenced` when the claim is gone.
     async fn run_settle(
         &self,
@@ -733,7 +697,7 @@ impl Backend for Sidekiq {
         settlement: Settlement<'_>,
     ) -> Result<(), SettleError<SidekiqError>> {
         if let Settlement::Ack = settlement {
-            return self.ack(key).await;
+            return self.run_settle(key, "ack", ("", &[])).await;
         }
         let current = self.current(key).await?;
         let now = SystemTime::now();

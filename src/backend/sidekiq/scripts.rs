@@ -169,28 +169,6 @@ end
 return 1
 "#;
 
-/// Acknowledges claims together: each fenced on its own id, each with its
-/// own answer. ARGV: today (YYYY-MM-DD), then claim id and jid (or '')
-/// pairs. Returns 1 or 0 per claim, in order.
-pub(crate) const ACK_MANY: &str = r#"
-local out = {}
-local done = 0
-for i = 2, #ARGV, 2 do
-  local held = redis.call('HDEL', 'jobwire:claims', ARGV[i])
-  if held == 1 then
-    redis.call('ZREM', 'jobwire:leases', ARGV[i])
-    if ARGV[i + 1] ~= '' then redis.call('HDEL', 'jobwire:lost', ARGV[i + 1]) end
-    done = done + 1
-  end
-  out[#out + 1] = held
-end
-if done > 0 then
-  redis.call('INCRBY', 'stat:processed', done)
-  redis.call('INCRBY', 'stat:processed:' .. ARGV[1], done)
-end
-return out
-"#;
-
 /// Replaces a claimed job's record (a checkpoint), fenced. ARGV: claim id,
 /// the new record. Returns 1, or 0 when the claim is no longer held.
 pub(crate) const CHECKPOINT: &str = r#"

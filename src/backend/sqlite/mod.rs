@@ -56,7 +56,7 @@ pub struct Sqlite {
     /// that wait their turn here wait without the busy handler's sleeps.
     writer: SqlitePool,
     /// Acknowledgements waiting to be committed together.
-    acks: Arc<GroupCommit<RowKey>>,
+    acks: Arc<GroupCommit>,
     wake: Arc<Notify>,
 }
 
@@ -292,11 +292,7 @@ const ACK: &str = "DELETE FROM jobwire_jobs WHERE id = ?1 AND epoch = ?2 AND sta
 /// Acknowledges `key` in the next group commit: the rows deleted (0 when
 /// fenced). A group whose transaction failed acknowledges each of its jobs
 /// alone, for an answer (and an error) of its own.
-async fn ack(
-    acks: &GroupCommit<RowKey>,
-    writer: &SqlitePool,
-    key: RowKey,
-) -> Result<u64, sqlx::Error> {
+async fn ack(acks: &GroupCommit, writer: &SqlitePool, key: RowKey) -> Result<u64, sqlx::Error> {
     let grouped = acks
         .ack(key, |keys| async move {
             let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
