@@ -239,9 +239,12 @@ impl Sidekiq {
         self
     }
 
-    /// How often idle workers look for jobs that Ruby enqueued (Sidekiq
-    /// publishes no notification); jobwire's own enqueues in this process
-    /// wake them at once. 50 ms unless told.
+    /// How long an idle worker waits before it claims again. While it
+    /// waits, it blocks in Redis on its first queue and wakes as soon as a
+    /// job lands there (Sidekiq's client publishes no notification), or at
+    /// an enqueue in this process; jobs due in `schedule` and `retry`, and
+    /// jobs on its other queues, wait for the next claim. 50 ms unless
+    /// told.
     ///
     /// ```no_run
     /// # async fn demo(queue: jobwire::backend::sidekiq::Sidekiq) {
