@@ -20,47 +20,7 @@ use std::time::{Duration, Instant};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// A test: a name and a function that panics on failure.
-pub type Test = (&'static str, fn());
-
-/// Runs `tests` one after another (they start processes, and the machine has
-/// two cores), honouring a name filter given on the command line, and
-/// reports like libtest.
-pub fn run(tests: &[Test]) -> std::process::ExitCode {
-    let filter: Option<String> = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
-    let chosen: Vec<&Test> = tests
-        .iter()
-        .filter(|(name, _)| filter.as_deref().is_none_or(|f| name.contains(f)))
-        .collect();
-    println!("\nrunning {} tests", chosen.len());
-    let mut failed = Vec::new();
-    for (name, test) in &chosen {
-        let started = Instant::now();
-        let result = std::panic::catch_unwind(test);
-        let verdict = if result.is_ok() { "ok" } else { "FAILED" };
-        println!(
-            "test {name} ... {verdict} ({:.1} s)",
-            started.elapsed().as_secs_f64()
-        );
-        if result.is_err() {
-            failed.push(*name);
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {} failed",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        chosen.len() - failed.len(),
-        failed.len()
-    );
-    if failed.is_empty() {
-        std::process::ExitCode::SUCCESS
-    } else {
-        for name in failed {
-            println!("    {name}");
-        }
-        std::process::ExitCode::FAILURE
-    }
-}
+pub use crate::runner::run;
 
 /// Runs a future on a fresh runtime.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {

@@ -27,6 +27,8 @@ mod poison;
 mod postgres_connections;
 #[cfg(feature = "postgres")]
 mod postgres_restart;
+#[path = "../support/runner.rs"]
+mod runner;
 mod sigterm_budget;
 
 fn main() -> std::process::ExitCode {

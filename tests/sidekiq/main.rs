@@ -38,6 +38,9 @@ mod redis_restart;
 #[cfg(feature = "redis")]
 mod retries;
 #[cfg(feature = "redis")]
+#[path = "../support/runner.rs"]
+mod runner;
+#[cfg(feature = "redis")]
 mod sigterm;
 #[cfg(feature = "redis")]
 mod support;

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// A test: a name and a function that panics on failure.
-pub type Test = (&'static str, fn());
+pub use crate::runner::Test;
 
 /// The Redis the tests use: database 9 unless `JOBWIRE_REDIS_URL` says.
 pub fn url() -> String {
@@ -47,16 +46,8 @@ pub fn ruby_sidekiq() -> bool {
 /// (and fails instead under `JOBWIRE_REQUIRE_REDIS` or
 /// `JOBWIRE_REQUIRE_PRODUCERS`).
 pub fn run(tests: &[Test]) -> std::process::ExitCode {
-    let filter: Option<String> = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
-    let chosen: Vec<&Test> = tests
-        .iter()
-        .filter(|(name, _)| filter.as_deref().is_none_or(|f| name.contains(f)))
-        .collect();
     if std::env::args().any(|arg| arg == "--list") {
-        for (name, _) in &chosen {
-            println!("{name}: test");
-        }
-        return std::process::ExitCode::SUCCESS;
+        return crate::runner::run(tests);
     }
     if !redis_answers() {
         if required("JOBWIRE_REQUIRE_REDIS") {
@@ -68,7 +59,7 @@ pub fn run(tests: &[Test]) -> std::process::ExitCode {
         }
         println!(
             "\nNOT RUN: {} Sidekiq tests: no Redis answers at {} (start redis-server, or set JOBWIRE_REDIS_URL)",
-            chosen.len(),
+            tests.len(),
             url()
         );
         return std::process::ExitCode::SUCCESS;
@@ -82,38 +73,11 @@ pub fn run(tests: &[Test]) -> std::process::ExitCode {
         }
         println!(
             "\nNOT RUN: {} Sidekiq tests: Ruby's Sidekiq gem is missing (Debian: ruby ruby-sidekiq)",
-            chosen.len()
+            tests.len()
         );
         return std::process::ExitCode::SUCCESS;
     }
-    println!("\nrunning {} tests", chosen.len());
-    let mut failed = Vec::new();
-    for (name, test) in &chosen {
-        let started = Instant::now();
-        let result = std::panic::catch_unwind(test);
-        let verdict = if result.is_ok() { "ok" } else { "FAILED" };
-        println!(
-            "test {name} ... {verdict} ({:.1} s)",
-            started.elapsed().as_secs_f64()
-        );
-        if result.is_err() {
-            failed.push(*name);
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {} failed",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        chosen.len() - failed.len(),
-        failed.len()
-    );
-    if failed.is_empty() {
-        std::process::ExitCode::SUCCESS
-    } else {
-        for name in failed {
-            println!("    {name}");
-        }
-        std::process::ExitCode::FAILURE
-    }
+    crate::runner::run(tests)
 }
 
 /// Runs a future on a fresh runtime.
