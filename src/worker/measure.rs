@@ -1,48 +1,68 @@
 //! The worker's metrics, through the [`metrics`](https://docs.rs/metrics)
-//! facade (feature `metrics`): install any exporter (Prometheus,
-//! OpenTelemetry, StatsD) and the worker reports to it; install none and
-//! each call costs a load and a branch.
+//! facade (feature `metrics`); the table is in the module docs of
+//! [`worker`](super).
 //!
-//! Names follow OpenTelemetry's semantic conventions for messaging where
-//! they have one (`messaging.client.consumed.messages`,
-//! `messaging.process.duration`); the rest are jobwire's own. Durations are
-//! in seconds.
-//!
-//! | name | kind | labels | what |
-//! | --- | --- | --- | --- |
-//! | `messaging.client.consumed.messages` | counter | `messaging.system`, `messaging.destination.name`, `messaging.operation.name` | payloads claimed and handed to the router |
-//! | `messaging.process.duration` | histogram | `messaging.system`, `messaging.destination.name`, `jobwire.job` | decoding, upcasting and performing one payload |
-//! | `jobwire.jobs.settled` | counter | `jobwire.job`, `jobwire.version.line`, `jobwire.outcome` | claims settled, per outcome: `performed`, `deferred`, `snoozed`, `interrupted`, `discarded`, `retried`, `dead_lettered`, `released`, `fenced` |
-//! | `jobwire.queue.wait` | histogram | `messaging.destination.name`, `jobwire.job` | from `meta.enqueued_at` to the start of its dispatch |
-//! | `jobwire.settle.duration` | histogram | `jobwire.settlement` | the queue's round trip for a settlement: `ack`, `reschedule`, `retry`, `dead-letter` |
-//! | `jobwire.worker.busy` | gauge | `jobwire.worker` | jobs in flight |
-//!
-//! `jobwire.job` is a name the router knows (an alias is counted under its
-//! job's name), or `unknown`: a label never carries what a producer wrote,
-//! so hostile payloads cannot grow the number of series.
-//! `jobwire.version.line` is the payload's version line (`2.x`, `0.3.x`).
+//! Every label value comes from the router, never from a payload: a job
+//! the router does not know is `unknown`, and a version line it does not
+//! read is `other`. So the number of series is bounded by the router, and
+//! the handles of each (queue, job, line) are registered once and kept:
+//! a report is then an atomic add, not a lookup of its key.
 
 use crate::dispatch::router::Router;
 use crate::wire::version::Line;
 use crate::wire::Header;
+use metrics::{Counter, Gauge, Histogram};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 /// The label for a job the router does not know.
 const UNKNOWN: &str = "unknown";
+/// The label for a version line the router does not read.
+const OTHER: &str = "other";
+/// How many queues' handles are kept; past that (a worker serving more
+/// queues than anyone does), handles are registered on each report.
+const MAX_QUEUES: usize = 256;
 
-/// What the worker labels its metrics with: the router's names.
-#[derive(Debug, Default)]
+/// A series' labels: queue, job, version line.
+type Series = (String, &'static str, String);
+
+/// What the worker labels its metrics with, and the handles it keeps.
+#[derive(Default)]
 pub(crate) struct Labels {
-    /// Every name and alias the router knows, to its job's name.
-    names: HashMap<&'static str, &'static str>,
+    /// Every name and alias the router knows, to its job's name and the
+    /// lines it reads.
+    names: HashMap<&'static str, (&'static str, Vec<String>)>,
+    /// The handles of each (queue, job, line) seen.
+    kept: Mutex<HashMap<Series, Arc<Handles>>>,
+    /// The settlements' round trips, by settlement.
+    settles: OnceLock<[Histogram; 4]>,
+    /// Jobs in flight.
+    busy: OnceLock<Gauge>,
 }
 
-/// One claim's labels, read once from its payload.
-#[derive(Debug, Clone)]
-pub(crate) struct JobLabels {
+impl std::fmt::Debug for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Labels")
+            .field("jobs", &self.names.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The handles of one (queue, job, line).
+pub(crate) struct Handles {
     job: &'static str,
     line: String,
+    consumed: Counter,
+    process: Histogram,
+    wait: Histogram,
+    /// By outcome, registered at the first of each.
+    settled: Mutex<Vec<(&'static str, Counter)>>,
+}
+
+/// One claim's labels: its handles, and when it was enqueued.
+pub(crate) struct JobLabels {
+    handles: Arc<Handles>,
     enqueued_at: Option<u64>,
 }
 
@@ -51,89 +71,156 @@ impl Labels {
         let (entries, tombstones) = router.parts();
         let mut names = HashMap::new();
         for entry in entries {
-            names.insert(entry.name, entry.name);
+            let mut lines = vec![Line::of(&entry.version).to_string()];
+            for link in &entry.links {
+                lines.push(Line::of(&link.version).to_string());
+            }
+            if let Some(from) = &entry.breaking_from {
+                lines.push(Line::of(from).to_string());
+            }
+            lines.sort();
+            lines.dedup();
+            names.insert(entry.name, (entry.name, lines.clone()));
             for alias in entry.aliases {
-                names.insert(*alias, entry.name);
+                names.insert(*alias, (entry.name, lines.clone()));
             }
         }
         for tombstone in tombstones {
-            names.insert(tombstone.name, tombstone.name);
+            names.insert(tombstone.name, (tombstone.name, Vec::new()));
             for alias in tombstone.aliases {
-                names.insert(*alias, tombstone.name);
+                names.insert(*alias, (tombstone.name, Vec::new()));
             }
         }
-        Labels { names }
+        Labels {
+            names,
+            ..Labels::default()
+        }
     }
 
-    /// The labels of a payload: its job, if the router knows it, and its
-    /// version line.
-    pub(crate) fn of(&self, payload: &[u8]) -> JobLabels {
-        match Header::read(payload) {
-            Ok(header) => JobLabels {
-                job: self.names.get(header.job()).copied().unwrap_or(UNKNOWN),
-                line: Line::of(header.version()).to_string(),
-                enqueued_at: header.meta().enqueued_at(),
+    /// The labels of a payload claimed from `queue`.
+    pub(crate) fn of(&self, queue: &str, payload: &[u8]) -> JobLabels {
+        let (job, line, enqueued_at) = match Header::read(payload) {
+            Ok(header) => match self.names.get(header.job()) {
+                Some((job, lines)) => {
+                    let line = Line::of(header.version()).to_string();
+                    let line = if lines.contains(&line) {
+                        line
+                    } else {
+                        String::from(OTHER)
+                    };
+                    (*job, line, header.meta().enqueued_at())
+                }
+                None => (UNKNOWN, String::from(UNKNOWN), header.meta().enqueued_at()),
             },
-            Err(_) => JobLabels {
-                job: UNKNOWN,
-                line: String::from(UNKNOWN),
-                enqueued_at: None,
-            },
+            Err(_) => (UNKNOWN, String::from(UNKNOWN), None),
+        };
+        let handles = self.handles(queue, job, line);
+        JobLabels {
+            handles,
+            enqueued_at,
+        }
+    }
+
+    fn handles(&self, queue: &str, job: &'static str, line: String) -> Arc<Handles> {
+        let key = (queue.to_owned(), job, line);
+        if let Ok(kept) = self.kept.lock() {
+            if let Some(handles) = kept.get(&key) {
+                return Arc::clone(handles);
+            }
+        }
+        let handles = Arc::new(Handles {
+            job,
+            line: key.2.clone(),
+            consumed: metrics::counter!(
+                "messaging.client.consumed.messages",
+                "messaging.system" => "jobwire",
+                "messaging.destination.name" => key.0.clone(),
+                "messaging.operation.name" => "process",
+            ),
+            process: metrics::histogram!(
+                "messaging.process.duration",
+                "messaging.system" => "jobwire",
+                "messaging.destination.name" => key.0.clone(),
+                "jobwire.job" => job,
+            ),
+            wait: metrics::histogram!(
+                "jobwire.queue.wait",
+                "messaging.destination.name" => key.0.clone(),
+                "jobwire.job" => job,
+            ),
+            settled: Mutex::new(Vec::new()),
+        });
+        if let Ok(mut kept) = self.kept.lock() {
+            if kept.len() < MAX_QUEUES * self.names.len().max(1) * 4 {
+                kept.insert(key, Arc::clone(&handles));
+            }
+        }
+        handles
+    }
+
+    /// Jobs in flight now, in the worker named `worker`.
+    pub(crate) fn busy(&self, worker: &str, jobs: usize) {
+        self.busy
+            .get_or_init(
+                || metrics::gauge!("jobwire.worker.busy", "jobwire.worker" => worker.to_owned()),
+            )
+            .set(jobs as f64);
+    }
+
+    /// A settlement's round trip.
+    pub(crate) fn settled_in(&self, settlement: &'static str, took: Duration) {
+        let histograms = self.settles.get_or_init(|| {
+            ["ack", "reschedule", "retry", "dead-letter"].map(|settlement| {
+                metrics::histogram!("jobwire.settle.duration", "jobwire.settlement" => settlement)
+            })
+        });
+        let at = match settlement {
+            "ack" => 0,
+            "reschedule" => 1,
+            "retry" => 2,
+            _ => 3,
+        };
+        if let Some(histogram) = histograms.get(at) {
+            histogram.record(took.as_secs_f64());
         }
     }
 }
 
-/// A claim handed to the router.
-pub(crate) fn consumed(queue: &str, labels: &JobLabels) {
-    metrics::counter!(
-        "messaging.client.consumed.messages",
-        "messaging.system" => "jobwire",
-        "messaging.destination.name" => queue.to_owned(),
-        "messaging.operation.name" => "process",
-    )
-    .increment(1);
-    if let Some(at) = labels.enqueued_at {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        metrics::histogram!(
-            "jobwire.queue.wait",
-            "messaging.destination.name" => queue.to_owned(),
-            "jobwire.job" => labels.job,
-        )
-        .record(Duration::from_millis(now.saturating_sub(at)).as_secs_f64());
+impl JobLabels {
+    /// The claim was handed to the router.
+    pub(crate) fn consumed(&self) {
+        self.handles.consumed.increment(1);
+        if let Some(at) = self.enqueued_at {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            self.handles
+                .wait
+                .record(Duration::from_millis(now.saturating_sub(at)).as_secs_f64());
+        }
     }
-}
 
-/// One dispatch's duration.
-pub(crate) fn processed(queue: &str, labels: &JobLabels, took: Duration) {
-    metrics::histogram!(
-        "messaging.process.duration",
-        "messaging.system" => "jobwire",
-        "messaging.destination.name" => queue.to_owned(),
-        "jobwire.job" => labels.job,
-    )
-    .record(took.as_secs_f64());
-}
+    /// Its dispatch took `took`.
+    pub(crate) fn processed(&self, took: Duration) {
+        self.handles.process.record(took.as_secs_f64());
+    }
 
-/// A settlement's round trip.
-pub(crate) fn settled_in(settlement: &'static str, took: Duration) {
-    metrics::histogram!("jobwire.settle.duration", "jobwire.settlement" => settlement)
-        .record(took.as_secs_f64());
-}
-
-/// A claim's end, by outcome.
-pub(crate) fn settled(labels: &JobLabels, outcome: &'static str) {
-    metrics::counter!(
-        "jobwire.jobs.settled",
-        "jobwire.job" => labels.job,
-        "jobwire.version.line" => labels.line.clone(),
-        "jobwire.outcome" => outcome,
-    )
-    .increment(1);
-}
-
-/// Jobs in flight now.
-pub(crate) fn busy(worker: &str, jobs: usize) {
-    metrics::gauge!("jobwire.worker.busy", "jobwire.worker" => worker.to_owned()).set(jobs as f64);
+    /// It ended so.
+    pub(crate) fn settled(&self, outcome: &'static str) {
+        let Ok(mut settled) = self.handles.settled.lock() else {
+            return;
+        };
+        if let Some((_, counter)) = settled.iter().find(|(o, _)| *o == outcome) {
+            counter.increment(1);
+            return;
+        }
+        let counter = metrics::counter!(
+            "jobwire.jobs.settled",
+            "jobwire.job" => self.handles.job,
+            "jobwire.version.line" => self.handles.line.clone(),
+            "jobwire.outcome" => outcome,
+        );
+        counter.increment(1);
+        settled.push((outcome, counter));
+    }
 }

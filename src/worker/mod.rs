@@ -50,8 +50,11 @@
 //! to it; with none installed, each call is a load and a branch. Names
 //! follow OpenTelemetry's messaging conventions where they have one.
 //! `jobwire.job` is a name the router knows (an alias counts under its
-//! job), or `unknown`: a label never carries what a producer wrote, so
-//! hostile payloads cannot grow the number of series.
+//! job), or `unknown`; `jobwire.version.line` is a line the router reads
+//! (`2.x`), or `other`. A label never carries what a producer wrote, so
+//! hostile payloads cannot grow the number of series, and the worker
+//! registers each series once and keeps its handle: a report is an atomic
+//! add. Install the recorder before the worker starts.
 //!
 //! | name | kind | labels | what |
 //! | --- | --- | --- | --- |
@@ -473,7 +476,7 @@ impl<B: Backend, G: Gate> Worker<B, G> {
             #[cfg(feature = "metrics")]
             if crew.jobs.len() != busy_was {
                 busy_was = crew.jobs.len();
-                measure::busy(&config.name, busy_was);
+                config.labels.busy(&config.name, busy_was);
             }
             let free = config.concurrency.saturating_sub(crew.jobs.len());
             if free == 0 {
@@ -759,9 +762,9 @@ async fn perform<B: Backend>(
     );
     async {
         #[cfg(feature = "metrics")]
-        let labels = config.labels.of(&claim.payload);
+        let labels = config.labels.of(&claim.queue, &claim.payload);
         #[cfg(feature = "metrics")]
-        measure::consumed(&claim.queue, &labels);
+        labels.consumed();
         // What the metrics call the claim's end, once it is settled.
         let mut ended: &'static str = "fenced";
         let data = backend.lend(&claim.key);
@@ -799,7 +802,7 @@ async fn perform<B: Backend>(
             let dispatched = Instant::now();
             let outcome = router.dispatch(&claim.payload, &mut delivery).await;
             #[cfg(feature = "metrics")]
-            measure::processed(&claim.queue, &labels, dispatched.elapsed());
+            labels.processed(dispatched.elapsed());
             let data = delivery.into_data();
             let facts = Facts {
                 attempt: claim.attempt,
@@ -841,7 +844,9 @@ async fn perform<B: Backend>(
             let settling = Instant::now();
             let settled = settle_with_retries(&*backend, &claim.key, data, settlement).await;
             #[cfg(feature = "metrics")]
-            measure::settled_in(settlement.as_str(), settling.elapsed());
+            config
+                .labels
+                .settled_in(settlement.as_str(), settling.elapsed());
             // Counted once the queue took the settlement: a fenced claim's
             // work does not count as performed.
             if settled.is_ok() && released.is_some() {
@@ -857,7 +862,7 @@ async fn perform<B: Backend>(
         };
         #[cfg(feature = "metrics")]
         if !matches!(settled, Err(SettleError::Backend(_))) {
-            measure::settled(&labels, ended);
+            labels.settled(ended);
         }
         #[cfg(not(feature = "metrics"))]
         let _ = ended;
