@@ -560,6 +560,7 @@ pub(crate) fn dead_bytes(entry: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy as _;
 
     fn job(text: &str) -> SidekiqJob<'_> {
         match SidekiqJob::parse(text.as_bytes()) {
@@ -655,6 +656,46 @@ mod tests {
                 Err(Unreadable(text)) => assert!(text.contains(reason), "{text}"),
                 Ok(_) => panic!("{bytes:?} was read"),
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever bytes sit in a queue, reading them as a job and as an
+        /// envelope answers, and never panics.
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = SidekiqJob::parse(&bytes).and_then(|job| job.envelope("1.0.0"));
+            let _ = dead_bytes(&bytes);
+        }
+
+        /// Mutations of a real job: read or refused, never a panic, and an
+        /// envelope that jobwire's own reader takes whole or refuses.
+        #[test]
+        fn mutated_jobs_are_read_or_refused(at in 0usize..160, byte in proptest::prelude::any::<u8>()) {
+            let mut bytes = br#"{"class":"A","wrapped":"B","args":[{"arguments":[1,{"k":"v"}]}],"jid":"x","enqueued_at":1700000000.5,"jobwire_version":"1.2.0"}"#.to_vec();
+            if let Some(slot) = bytes.get_mut(at) {
+                *slot = byte;
+            }
+            if let Ok(envelope) = SidekiqJob::parse(&bytes).and_then(|job| job.envelope("1.0.0")) {
+                let _ = crate::wire::Header::read(&envelope);
+            }
+        }
+
+        /// Positional arguments come back as they went, in order.
+        #[test]
+        fn positional_arguments_round_trip(items in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::prelude::any::<i64>().prop_map(|n| n.to_string()),
+                "[a-z ]{0,8}".prop_map(|s: String| json_string(&s)),
+                proptest::prelude::Just(String::from("null")),
+            ],
+            0..6,
+        )) {
+            let array = format!("[{}]", items.join(","));
+            let raw: Vec<&RawValue> = serde_json::from_str(&array).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let object = args_object(&raw).map_err(|e| proptest::test_runner::TestCaseError::fail(e.0))?;
+            let back = args_array(&object).map_err(|e| proptest::test_runner::TestCaseError::fail(e.0))?;
+            proptest::prop_assert_eq!(back, array);
         }
     }
 
