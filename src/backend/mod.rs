@@ -557,6 +557,10 @@ pub struct DeadLetter {
     pub reason: String,
     /// Attempts made.
     pub attempt: u32,
+    /// The queue's own id for the job when it is not a number: Sidekiq's
+    /// `jid`, which `Sidekiq::requeue_dead` and `discard_dead` take.
+    /// `None` on the SQL queues, whose ids are `id` and `job_id`.
+    pub jid: Option<String>,
 }
 
 /// Text a SQL queue can store whatever it holds: a NUL (which serde quotes

@@ -22,6 +22,8 @@ mod bad_input;
 #[cfg(feature = "redis")]
 mod busy;
 #[cfg(feature = "redis")]
+mod dead_letters;
+#[cfg(feature = "redis")]
 mod drain;
 #[cfg(feature = "redis")]
 mod fencing;
@@ -105,6 +107,10 @@ fn main() -> std::process::ExitCode {
         (
             "gate::file",
             gate::the_file_gate_holds_back_gated_jobs_on_redis,
+        ),
+        (
+            "dead_letters::by_jid",
+            dead_letters::dead_letters_are_requeued_and_discarded_by_jid,
         ),
         (
             "iteration::checkpoint_survives_kill",

@@ -395,6 +395,7 @@ impl Postgres {
                     payload: row.try_get("payload")?,
                     reason: row.try_get("reason")?,
                     attempt: count(row.try_get("attempt")?),
+                    jid: None,
                 })
             })
             .collect()

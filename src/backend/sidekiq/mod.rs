@@ -303,9 +303,83 @@ impl Sidekiq {
                     .and_then(|j| j.string("error_message"))
                     .unwrap_or_default(),
                 attempt: job.as_ref().map_or(0, SidekiqJob::attempts),
+                jid: job.as_ref().and_then(SidekiqJob::jid),
             });
         }
         Ok(out)
+    }
+
+    /// Puts the dead letter whose job has `jid` back at the tail of its
+    /// queue, its bytes as they were plus `jobwire_requeued_at`, with its
+    /// attempts counted afresh (`retry_count` removed): once the release
+    /// that reads it runs, or the bug is fixed. Bytes that were not a
+    /// Sidekiq job go back as they were. `false` if no dead letter has
+    /// that `jid`.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::sidekiq::Sidekiq) -> Result<(), jobwire::backend::sidekiq::SidekiqError> {
+    /// let back = queue.requeue_dead("a7b8a94136a506bb4f67154c").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn requeue_dead(&self, jid: &str) -> Result<bool, SidekiqError> {
+        let Some(entry) = self.dead_entry(jid).await? else {
+            return Ok(false);
+        };
+        let (queue, back) = match SidekiqJob::parse(&entry) {
+            Ok(mut job) if job.string("class").as_deref() != Some("Jobwire::Unreadable") => {
+                job.remove("retry_count");
+                job.set(
+                    "jobwire_requeued_at",
+                    seconds(SystemTime::now()).to_string(),
+                );
+                let queue = job.string("queue").unwrap_or_else(|| "default".to_owned());
+                (queue, job.to_json().into_bytes())
+            }
+            Ok(job) => (
+                job.string("queue").unwrap_or_else(|| "default".to_owned()),
+                job::dead_bytes(&entry),
+            ),
+            Err(_) => ("default".to_owned(), entry.clone()),
+        };
+        let mut conn = self.conn.clone();
+        let moved: i64 = Script::new(
+            "if redis.call('ZREM', 'dead', ARGV[1]) == 0 then return 0 end
+             redis.call('LPUSH', 'queue:' .. ARGV[2], ARGV[3])
+             redis.call('SADD', 'queues', ARGV[2])
+             return 1",
+        )
+        .arg(&entry)
+        .arg(&queue)
+        .arg(&back)
+        .invoke_async(&mut conn)
+        .await?;
+        self.wake.notify_waiters();
+        Ok(moved == 1)
+    }
+
+    /// Deletes the dead letter whose job has `jid`, for good. `false` if
+    /// no dead letter has that `jid`.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::sidekiq::Sidekiq) -> Result<(), jobwire::backend::sidekiq::SidekiqError> {
+    /// let gone = queue.discard_dead("a7b8a94136a506bb4f67154c").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn discard_dead(&self, jid: &str) -> Result<bool, SidekiqError> {
+        let Some(entry) = self.dead_entry(jid).await? else {
+            return Ok(false);
+        };
+        let removed: i64 = self.conn.clone().zrem("dead", entry).await?;
+        Ok(removed == 1)
+    }
+
+    /// The dead set's entry for `jid`, as stored.
+    async fn dead_entry(&self, jid: &str) -> Result<Option<Vec<u8>>, SidekiqError> {
+        Ok(self.all_of("dead").await?.into_iter().find(|entry| {
+            SidekiqJob::parse(entry).is_ok_and(|job| job.jid().as_deref() == Some(jid))
+        }))
     }
 
     /// What waits, per (job, version) and place: the queues (ready),

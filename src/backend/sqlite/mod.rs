@@ -198,6 +198,7 @@ impl Sqlite {
                     attempt: row
                         .try_get::<i64, _>("attempt")
                         .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+                    jid: None,
                 })
             })
             .collect()
