@@ -78,7 +78,7 @@ impl Job for SendInvoice {
     type Data = ();
 
     async fn perform(self, ctx: &mut Context<'_, Ledger>) -> Result<(), HandlerError> {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         ctx.state()
             .performed(self.id, self.cents, ctx.attempt())
             .await
@@ -105,7 +105,7 @@ impl Job for InvoiceMailer {
     type Data = ();
 
     async fn perform(self, ctx: &mut Context<'_, Ledger>) -> Result<(), HandlerError> {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let _note = self.note.as_option();
         ctx.state()
             .performed(self.id, self.cents, ctx.attempt())
@@ -274,16 +274,21 @@ async fn deploy() -> Result<bool, Error> {
     until_performed(&queue, 250).await?;
 
     println!(
-        "2. rolling: Ruby goes to N+1 (renamed class, new argument); n-1 gets SIGTERM, n-2 kill -9"
+        "2. rolling: n-2 gets kill -9, Ruby goes to N+1 (renamed class, new argument), n-1 gets SIGTERM"
     );
     ruby_n(301, 500)?;
     let m1 = WorkerProcess::start("n1", "n1-1")?;
+    let held: usize = queue.connection().hlen("jobwire:claims").await?;
+    n2.kill_9()?;
+    println!("   n-2 killed with kill -9 ({held} claims held across the fleet at that moment)");
     ruby_n1(501, 700)?;
+    // n-1 reaches N+1's jobs once N's are done, and defers them: it does
+    // not know the new name.
+    until_performed(&queue, 480).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let stopped = n1.sigterm()?;
     println!("   n-1 stopped in {} ms after SIGTERM", stopped.as_millis());
     ruby_n1(701, 800)?;
-    n2.kill_9()?;
-    println!("   n-2 killed with kill -9 with jobs in flight");
     let m2 = WorkerProcess::start("n1", "n1-2")?;
 
     println!("3. all on N+1: Ruby N+1 enqueues 801..=1000");
