@@ -89,6 +89,20 @@ LedgerJob.perform_in(3600, 4, 0)
         ];
         assert_eq!(got, expected);
 
+        // A class whose unversioned jobs read at a version of their own.
+        let legacy = queue
+            .clone()
+            .with_class_version("LedgerJob", Version::new(1, 5, 0));
+        let running: Vec<(Option<String>, Option<Version>)> = legacy
+            .waiting()
+            .await
+            .expect("reads")
+            .into_iter()
+            .filter(|w| w.place == Place::Running)
+            .map(|w| (w.job, w.version))
+            .collect();
+        assert_eq!(running, [(name("LedgerJob"), v("1.5.0"))]);
+
         // `jobwire drain --redis URL` prints the same table.
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_jobwire"))
             .args(["drain", "--redis", &crate::support::url()])
