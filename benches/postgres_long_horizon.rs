@@ -9,7 +9,8 @@
 //! # a soak: jobs through one worker in rounds of 100,000; last round against the first
 //! cargo bench --bench postgres_long_horizon --features postgres -- \
 //!     --postgres postgres://postgres@127.0.0.1:5432/test --soak 1000000
-//! # the smoke CI runs: every phase for 3 s, and a soak of 2 x 2,000
+//! # one design only: --design segments (this jobwire's) or single (0.2's table)
+//! # the smoke CI runs: every phase for 3 s, and a soak of 2 x 2,000, on both
 //! cargo bench --bench postgres_long_horizon --features postgres -- --smoke
 //! ```
 //!
@@ -28,6 +29,9 @@
 //!   held back lives, and prints each round's jobs a second and the last
 //!   round's against the first.
 //!
+//! Both run on each storage in turn: this jobwire's segments, then jobwire
+//! 0.2's single table (its schema as 0.2 shipped it, driven by today's
+//! worker and statements), the baseline measured in the same run.
 //! The queue's schema is a fresh one of the bench's own, dropped at the end.
 //! `autovacuum` is left as the server has it (this project's servers run
 //! with it off); the idle-in-tx phase pins the horizon either way.
@@ -90,7 +94,29 @@ mod long_horizon {
         workers: usize,
         soak: u64,
         round: u64,
+        designs: Vec<Design>,
     }
+
+    /// The storage under test: this jobwire's segments, or the single
+    /// table of jobwire 0.2 (its schema as 0.2 shipped it, with today's
+    /// statements and worker), the baseline measured in the same run.
+    #[derive(Clone, Copy, PartialEq)]
+    pub enum Design {
+        Segments,
+        SingleTable,
+    }
+
+    impl Design {
+        fn name(self) -> &'static str {
+            match self {
+                Design::Segments => "segments",
+                Design::SingleTable => "0.2 single table",
+            }
+        }
+    }
+
+    /// jobwire 0.2's schema, which the upgrade test also starts from.
+    const SCHEMA_0_2: &str = include_str!("../tests/postgres_upgrade/schema_0_2.sql");
 
     impl Settings {
         pub fn from_args(args: &[String]) -> Result<Settings, Error> {
@@ -117,18 +143,35 @@ mod long_horizon {
                 workers: usize::try_from(number("--workers", 8)?)?.max(1),
                 soak: number("--soak", if smoke { 4_000 } else { 0 })?,
                 round: number("--round", if smoke { 2_000 } else { 100_000 })?.max(1),
+                designs: match value("--design").as_deref() {
+                    None | Some("both") => vec![Design::Segments, Design::SingleTable],
+                    Some("segments") => vec![Design::Segments],
+                    Some("single") => vec![Design::SingleTable],
+                    Some(other) => {
+                        return Err(
+                            format!("--design is segments, single or both, not {other}").into()
+                        )
+                    }
+                },
             })
         }
     }
 
-    /// Dead tuples and size of each queue table, as one line.
+    /// Dead tuples and size of each queue table, as one line; the jobs
+    /// table's segments, if it has them, summed.
     async fn tables(pool: &sqlx::PgPool) -> Result<String, Error> {
         let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT c.relname::text, pg_total_relation_size(c.oid),
-                    coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0)
-             FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-             WHERE c.oid IN (to_regclass('jobwire_jobs'), to_regclass('jobwire_dead'))
-             ORDER BY 1",
+            "SELECT name, sum(pg_total_relation_size(c.oid))::bigint,
+                    sum(coalesce(s.n_live_tup, 0))::bigint, sum(coalesce(s.n_dead_tup, 0))::bigint
+             FROM (SELECT 'jobwire_jobs' AS name, to_regclass('jobwire_jobs') AS oid
+                   UNION ALL
+                   SELECT 'jobwire_jobs', inhrelid::regclass FROM pg_inherits
+                   WHERE inhparent = to_regclass('jobwire_jobs')
+                   UNION ALL
+                   SELECT 'jobwire_dead', to_regclass('jobwire_dead')) AS t
+             JOIN pg_class c ON c.oid = t.oid
+             LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+             GROUP BY name ORDER BY name",
         )
         .fetch_all(pool)
         .await?;
@@ -239,20 +282,48 @@ mod long_horizon {
         }
     }
 
-    /// Runs the phases, then the soak; drops the schema whatever happened.
+    /// Runs the phases, then the soak, on each design in turn, each in a
+    /// fresh schema dropped whatever happened.
     pub async fn run(settings: Settings) -> Result<(), Error> {
-        let schema = format!("jobwire_horizon_{}", std::process::id());
         let admin = sqlx::PgPool::connect(&settings.url).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&admin)
-            .await?;
-        let options: sqlx::postgres::PgConnectOptions = settings.url.parse()?;
-        let options = options.options([("search_path", schema.as_str())]);
-        let result = bench(&settings, &options).await;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(&admin)
-            .await?;
-        result
+        for &design in &settings.designs {
+            println!("== {}", design.name());
+            let schema = format!("jobwire_horizon_{}", std::process::id());
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&admin)
+                .await?;
+            let options: sqlx::postgres::PgConnectOptions = settings.url.parse()?;
+            let options = options.options([("search_path", schema.as_str())]);
+            let result = match design {
+                Design::Segments => Ok(()),
+                Design::SingleTable => single_table(&options).await,
+            };
+            let result = match result {
+                Ok(()) => bench(&settings, &options).await,
+                Err(error) => Err(error),
+            };
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&admin)
+                .await?;
+            result?;
+            println!();
+        }
+        Ok(())
+    }
+
+    /// jobwire 0.2's single table, with the one column added since, marked
+    /// as this build's schema so that connecting leaves it as it is. Its
+    /// rotation finds no segments to turn, and does nothing.
+    async fn single_table(options: &sqlx::postgres::PgConnectOptions) -> Result<(), Error> {
+        let mut connection = sqlx::PgConnection::connect_with(options).await?;
+        sqlx::raw_sql(SCHEMA_0_2).execute(&mut connection).await?;
+        sqlx::raw_sql(
+            "ALTER TABLE jobwire_jobs ADD COLUMN progressed BOOLEAN NOT NULL DEFAULT false;
+             INSERT INTO jobwire_schema (version) VALUES (3);",
+        )
+        .execute(&mut connection)
+        .await?;
+        Ok(connection.close().await?)
     }
 
     async fn bench(

@@ -119,6 +119,12 @@ async fn a_pinned_horizon_is_named_and_its_dead_rows_are_seen() {
         .await
         .is_ok();
 
+    // The current segment, held current: it gathers the dead rows until
+    // it gives way (tests/postgres_segments.rs shows that part).
+    sqlx::query("UPDATE jobwire_rotation SET rotate_after = 1000000000, rotate_every = '1 year'")
+        .execute(queue.pool())
+        .await
+        .expect("tunes");
     let clean = queue.health().await.expect("reads the health").claim;
 
     // A session that pins the horizon: an open transaction with an xid.

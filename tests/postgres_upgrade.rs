@@ -70,21 +70,8 @@ async fn seed_0_2(schema: &Schema) -> sqlx::PgPool {
         .execute(&pool)
         .await
         .expect("0.2's schema");
-    for (n, state, wait, offset, attempt, epoch) in ROWS {
-        sqlx::query(
-            "INSERT INTO jobwire_jobs (payload, state, wait, run_at, attempt, epoch, worker)
-             VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond', $5, $6,
-                     CASE WHEN $2 = 'running' THEN 'old-worker' END)",
-        )
-        .bind(payload(n))
-        .bind(state)
-        .bind(wait)
-        .bind(offset)
-        .bind(attempt)
-        .bind(epoch)
-        .execute(&pool)
-        .await
-        .expect("a 0.2 row");
+    for row in ROWS {
+        insert_0_2(&pool, row).await;
     }
     // A dead letter whose bytes are not even UTF-8.
     sqlx::query(
@@ -95,6 +82,26 @@ async fn seed_0_2(schema: &Schema) -> sqlx::PgPool {
     .await
     .expect("a 0.2 dead letter");
     pool
+}
+
+/// A row as 0.2's statements write it (a prepared statement, which the
+/// pool keeps).
+async fn insert_0_2(pool: &sqlx::PgPool, row: (i64, &str, &str, i64, i32, i64)) {
+    let (n, state, wait, offset, attempt, epoch) = row;
+    sqlx::query(
+        "INSERT INTO jobwire_jobs (payload, state, wait, run_at, attempt, epoch, worker)
+         VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond', $5, $6,
+                 CASE WHEN $2 = 'running' THEN 'old-worker' END)",
+    )
+    .bind(payload(n))
+    .bind(state)
+    .bind(wait)
+    .bind(offset)
+    .bind(attempt)
+    .bind(epoch)
+    .execute(pool)
+    .await
+    .expect("a 0.2 row");
 }
 
 #[tokio::test]
@@ -116,8 +123,8 @@ async fn a_live_0_2_queue_is_upgraded_and_every_job_is_performed_once() {
     .expect("reads");
     assert_eq!(
         (version, readable_from),
-        (2, Some(1)),
-        "upgraded, 0.2 still welcome"
+        (3, Some(1)),
+        "upgraded to the segments, 0.2 still welcome"
     );
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM jobwire_jobs")
         .fetch_one(queue.pool())
@@ -133,6 +140,16 @@ async fn a_live_0_2_queue_is_upgraded_and_every_job_is_performed_once() {
     .await
     .expect("0.2 writes on");
     assert!(claimed > 0);
+    // And the statement 0.2 prepared before the upgrade, on the table that
+    // was there then, now inserts into the segments.
+    insert_0_2(&old, (8, "ready", "new", 0, 0, 0)).await;
+    let segments: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass('jobwire_jobs')",
+    )
+    .fetch_one(queue.pool())
+    .await
+    .expect("counts");
+    assert_eq!(segments, 4, "jobwire_jobs is partitioned into its segments");
 
     let done: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::new()));
     let router = Router::builder()
@@ -149,7 +166,7 @@ async fn a_live_0_2_queue_is_upgraded_and_every_job_is_performed_once() {
         .run(async move {
             let until = Instant::now() + Duration::from_secs(60);
             while Instant::now() < until {
-                if watching.lock().map(|d| d.len()).unwrap_or(0) >= ROWS.len() {
+                if watching.lock().map(|d| d.len()).unwrap_or(0) > ROWS.len() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -161,7 +178,7 @@ async fn a_live_0_2_queue_is_upgraded_and_every_job_is_performed_once() {
     performed.sort_unstable();
     assert_eq!(
         performed,
-        vec![1, 2, 3, 4, 5, 6, 7],
+        vec![1, 2, 3, 4, 5, 6, 7, 8],
         "none lost, none twice"
     );
     assert_eq!(report.dead_lettered, 0);
@@ -179,8 +196,8 @@ async fn a_live_0_2_queue_is_upgraded_and_every_job_is_performed_once() {
 async fn a_schema_newer_than_this_build_is_refused_unless_it_says_otherwise() {
     let schema = Schema::fresh("upgrade_newer").await;
     let queue = schema.queue().await;
-    // A future jobwire's migration: version 3, readable from version 3.
-    sqlx::query("INSERT INTO jobwire_schema (version, readable_from) VALUES (3, 3)")
+    // A future jobwire's migration: version 4, readable from version 4.
+    sqlx::query("INSERT INTO jobwire_schema (version, readable_from) VALUES (4, 4)")
         .execute(queue.pool())
         .await
         .expect("a newer version");
@@ -189,15 +206,15 @@ async fn a_schema_newer_than_this_build_is_refused_unless_it_says_otherwise() {
             let too_new = error
                 .downcast_ref::<SchemaTooNew>()
                 .unwrap_or_else(|| panic!("a SchemaTooNew: {error}"));
-            assert_eq!((too_new.found, too_new.supported), (3, 2));
-            assert_eq!(too_new.readable_from, Some(3));
+            assert_eq!((too_new.found, too_new.supported), (4, 3));
+            assert_eq!(too_new.readable_from, Some(4));
             assert!(error.to_string().contains("run a newer jobwire"), "{error}");
         }
         Err(other) => panic!("the wrong error: {other}"),
         Ok(_) => panic!("an old build went on with a newer schema"),
     }
-    // Version 3 says version 2's code may still use it: this build goes on.
-    sqlx::query("UPDATE jobwire_schema SET readable_from = 2 WHERE version = 3")
+    // Version 4 says version 3's code may still use it: this build goes on.
+    sqlx::query("UPDATE jobwire_schema SET readable_from = 3 WHERE version = 4")
         .execute(queue.pool())
         .await
         .expect("compatible");

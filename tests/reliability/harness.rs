@@ -151,7 +151,16 @@ impl Db {
                     } else {
                         "jobwire-test"
                     });
-                Queue::Postgres(jobwire::backend::postgres::Postgres::connect_with(options).await?)
+                let queue = jobwire::backend::postgres::Postgres::connect_with(options).await?;
+                // Segments that turn as often as they can: every fault
+                // below then lands while rows move between segments and
+                // emptied segments are truncated.
+                sqlx::query(
+                    "UPDATE jobwire_rotation SET rotate_after = 2, rotate_every = '100 milliseconds'",
+                )
+                .execute(queue.pool())
+                .await?;
+                Queue::Postgres(queue)
             }
             #[cfg(not(feature = "postgres"))]
             Db::Postgres { .. } => return Err("built without the postgres feature".into()),

@@ -209,8 +209,8 @@ impl Health {
         if let Some(jobs) = self.tables.iter().find(|t| t.name == "jobwire_jobs") {
             if jobs.dead_tuples >= DEAD_TUPLES_WARNING && jobs.dead_tuples > jobs.live_tuples / 10 {
                 warnings.push(format!(
-                    "jobwire_jobs holds {} dead tuples against {} live: VACUUM it (autovacuum may be off, \
-                     or held back by an old transaction)",
+                    "jobwire_jobs holds {} dead tuples against {} live: its segments are not being emptied \
+                     (is a worker of this version connected? does a long transaction hold a lock on a segment?)",
                     jobs.dead_tuples, jobs.live_tuples
                 ));
             }
@@ -332,39 +332,82 @@ async fn tables(pool: &PgPool) -> Result<Vec<TableHealth>, sqlx::Error> {
     .await?;
     let mut tables = Vec::new();
     for name in TABLES {
-        let found: Option<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT pg_total_relation_size(c.oid), coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0)
-             FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-             WHERE c.oid = to_regclass($1)",
-        )
-        .bind(name)
-        .fetch_optional(pool)
-        .await?;
-        let Some((bytes, live, dead)) = found else {
-            continue;
-        };
-        let (live_tuples, dead_tuples, source) = match &exact {
-            Some(schema) => {
-                let sql = format!(
-                    "SELECT tuple_count, dead_tuple_count FROM {schema}.pgstattuple(to_regclass($1))"
-                );
-                let (live, dead): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(name)
-                    .fetch_one(pool)
-                    .await?;
-                (live, dead, "pgstattuple")
+        let partitioned: Option<bool> =
+            sqlx::query_scalar("SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass($1)")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?;
+        match partitioned {
+            None => {}
+            Some(false) => tables.extend(measure(pool, exact.as_deref(), name).await?),
+            Some(true) => {
+                // The segments, each measured, and the table as their sum.
+                let segments: Vec<String> = sqlx::query_scalar(
+                    "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                     WHERE i.inhparent = to_regclass($1) ORDER BY c.relname",
+                )
+                .bind(name)
+                .fetch_all(pool)
+                .await?;
+                let mut parts = Vec::new();
+                for segment in &segments {
+                    parts.extend(measure(pool, exact.as_deref(), segment).await?);
+                }
+                tables.push(TableHealth {
+                    name: name.to_owned(),
+                    live_tuples: parts.iter().map(|t| t.live_tuples).sum(),
+                    dead_tuples: parts.iter().map(|t| t.dead_tuples).sum(),
+                    bytes: parts.iter().map(|t| t.bytes).sum(),
+                    source: if exact.is_some() {
+                        "pgstattuple"
+                    } else {
+                        "statistics"
+                    },
+                });
+                tables.extend(parts);
             }
-            None => (live, dead, "statistics"),
-        };
-        tables.push(TableHealth {
-            name: name.to_owned(),
-            live_tuples,
-            dead_tuples,
-            bytes,
-            source,
-        });
+        }
     }
     Ok(tables)
+}
+
+/// One plain table's figures, `None` if it does not exist.
+async fn measure(
+    pool: &PgPool,
+    exact: Option<&str>,
+    name: &str,
+) -> Result<Option<TableHealth>, sqlx::Error> {
+    let found: Option<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT pg_total_relation_size(c.oid), coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0)
+         FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+         WHERE c.oid = to_regclass($1)",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    let Some((bytes, live, dead)) = found else {
+        return Ok(None);
+    };
+    let (live_tuples, dead_tuples, source) = match exact {
+        Some(schema) => {
+            let sql = format!(
+                "SELECT tuple_count, dead_tuple_count FROM {schema}.pgstattuple(to_regclass($1))"
+            );
+            let (live, dead): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(name)
+                .fetch_one(pool)
+                .await?;
+            (live, dead, "pgstattuple")
+        }
+        None => (live, dead, "statistics"),
+    };
+    Ok(Some(TableHealth {
+        name: name.to_owned(),
+        live_tuples,
+        dead_tuples,
+        bytes,
+        source,
+    }))
 }
 
 async fn oldest_transaction(pool: &PgPool) -> Result<Option<OldestTransaction>, sqlx::Error> {

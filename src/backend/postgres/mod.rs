@@ -7,6 +7,11 @@
 //! `NOTIFY` on the `jobwire` channel (sent by a trigger, so producers in any
 //! language wake them), with the poll interval as a fallback.
 //!
+//! The rows live in segments, the partitions of `jobwire_jobs`, and a
+//! segment whose jobs are all done is emptied with `TRUNCATE`: the queue's
+//! dead tuples stay bounded even while a transaction elsewhere pins
+//! VACUUM's horizon ([`Postgres::rotate`]).
+//!
 //! Handlers get a [`Tx`]: a transaction begun on first use, in which the job
 //! is acknowledged. What a handler writes through it commits exactly when
 //! the job is acknowledged, and not at all if the job fails, is deferred, or
@@ -23,6 +28,7 @@
 //! ```
 
 mod health;
+mod rotation;
 
 pub use health::{ClaimProbe, Health, OldestTransaction, QueueDepth, TableHealth};
 
@@ -57,21 +63,27 @@ pub struct Postgres {
     pool: PgPool,
     acks: Arc<GroupCommit>,
     wake: Arc<Notify>,
-    _listener: Arc<Listening>,
+    _tasks: Arc<Background>,
 }
 
-/// The task that turns notifications into wake-ups; aborted on drop.
+/// The tasks that turn notifications into wake-ups and turn the segments;
+/// aborted on drop.
 #[derive(Debug)]
-struct Listening(JoinHandle<()>);
+struct Background([JoinHandle<()>; 2]);
 
-impl Drop for Listening {
+impl Drop for Background {
     fn drop(&mut self) {
-        self.0.abort();
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
 /// The lock `migrate` holds, so that workers starting together take turns.
 const MIGRATION_LOCK: i64 = 0x6a6f_6277_6972_6501;
+
+/// How often a connected queue turns its segments.
+const ROTATION_PERIOD: Duration = Duration::from_secs(1);
 
 impl Postgres {
     /// The schema, for those who apply it themselves.
@@ -118,7 +130,7 @@ impl Postgres {
              progressed = false,
              run_at = now() + $4 * interval '1 millisecond',
              worker = $5
-         FROM picked WHERE j.id = picked.id
+         WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
          RETURNING j.id, j.epoch, j.queue, j.payload, j.attempt, j.defers,
                    CASE WHEN isfinite(j.first_seen)
                         THEN (extract(epoch FROM j.first_seen) * 1000)::bigint END AS first_seen";
@@ -139,11 +151,12 @@ impl Postgres {
     /// fenced, and only that job is.
     ///
     /// ```
-    /// assert!(jobwire::backend::postgres::Postgres::ACK_MANY.contains("unnest"));
+    /// assert!(jobwire::backend::postgres::Postgres::ACK_MANY.contains("array_position"));
     /// ```
     pub const ACK_MANY: &'static str = "DELETE FROM jobwire_jobs AS j
-         USING unnest($1::bigint[], $2::bigint[]) AS a(id, epoch)
-         WHERE j.id = a.id AND j.epoch = a.epoch AND j.state = 'running'
+         WHERE j.id = ANY ($1::bigint[])
+           AND j.epoch = ($2::bigint[])[array_position($1::bigint[], j.id)]
+           AND j.state = 'running'
          RETURNING j.id";
 
     /// Connects to the database at `url`, applies the schema and starts
@@ -196,12 +209,35 @@ impl Postgres {
         listener.listen("jobwire").await?;
         let wake = Arc::new(Notify::new());
         let listening = tokio::spawn(listen(listener, Arc::clone(&wake)));
+        let rotating = tokio::spawn(rotation::every(pool.clone(), ROTATION_PERIOD));
         Ok(Postgres {
             pool,
             acks: Arc::new(GroupCommit::default()),
             wake,
-            _listener: Arc::new(Listening(listening)),
+            _tasks: Arc::new(Background([listening, rotating])),
         })
+    }
+
+    /// Turns the segments once, now, and says what it did: the segment new
+    /// rows go to, how many waiting rows moved there, and which segments
+    /// were emptied with `TRUNCATE`. A connected `Postgres` does this every
+    /// second by itself; `busy` means another process was doing it.
+    ///
+    /// The queue's rows live in segments, the partitions of `jobwire_jobs`:
+    /// new rows go to the current one, which gives way to the next empty one
+    /// after `rotate_after` rows (2,000) or `rotate_every` (5 s); a segment
+    /// no longer current is emptied once its rows are done, with its waiting
+    /// rows moved out first when few are left (`move_below`, 1,000). The
+    /// three are columns of `jobwire_rotation`, for those who tune them.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
+    /// println!("{}", queue.rotate().await?); // e.g. "current 2, moved 3, truncated {1}"
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn rotate(&self) -> Result<String, sqlx::Error> {
+        rotation::turn(&self.pool).await
     }
 
     /// Applies the schema; idempotent, and safe with several processes
@@ -472,7 +508,7 @@ impl Postgres {
 }
 
 /// The schema version this build applies.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 /// Applies the schema under the migration lock, unless it is there already:
 /// its DDL locks the queue's table, and a worker starting must not stall (or
@@ -743,8 +779,9 @@ impl Backend for Postgres {
         let epochs: Vec<i64> = claims.iter().map(|key| key.epoch).collect();
         let renewed = sqlx::query(
             "UPDATE jobwire_jobs AS j SET run_at = now() + $3 * interval '1 millisecond'
-             FROM unnest($1::bigint[], $2::bigint[]) AS held(id, epoch)
-             WHERE j.id = held.id AND j.epoch = held.epoch AND j.state = 'running'
+             WHERE j.id = ANY ($1::bigint[])
+               AND j.epoch = ($2::bigint[])[array_position($1::bigint[], j.id)]
+               AND j.state = 'running'
              RETURNING j.id, j.epoch",
         )
         .bind(&ids)
