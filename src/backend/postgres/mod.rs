@@ -31,6 +31,7 @@ mod health;
 mod rotation;
 
 pub use health::{ClaimProbe, Health, OldestTransaction, QueueDepth, TableHealth};
+pub use rotation::Turn;
 
 use crate::backend::group_commit::GroupCommit;
 use crate::backend::{
@@ -220,23 +221,26 @@ impl Postgres {
 
     /// Turns the segments once, now, and says what it did: the segment new
     /// rows go to, how many waiting rows moved there, and which segments
-    /// were emptied with `TRUNCATE`. A connected `Postgres` does this every
-    /// second by itself; `busy` means another process was doing it.
+    /// were emptied with `TRUNCATE` (or vacuumed, when a reader held one).
+    /// A connected `Postgres` does this every second by itself; `busy`
+    /// means another process was doing it.
     ///
     /// The queue's rows live in segments, the partitions of `jobwire_jobs`:
     /// new rows go to the current one, which gives way to the next empty one
     /// after `rotate_after` rows (2,000) or `rotate_every` (5 s); a segment
     /// no longer current is emptied once its rows are done, with its waiting
-    /// rows moved out first when few are left (`move_below`, 1,000). The
+    /// rows moved out first when few are left (`move_below`, 1,000); the
+    /// lock `TRUNCATE` needs is taken only if it is free at once, so claims
+    /// never wait behind it. The
     /// three are columns of `jobwire_rotation`, for those who tune them.
     ///
     /// ```no_run
     /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
-    /// println!("{}", queue.rotate().await?); // e.g. "current 2, moved 3, truncated {1}"
+    /// println!("{}", queue.rotate().await?); // e.g. "current 2, moved 3, truncated [1], vacuumed []"
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn rotate(&self) -> Result<String, sqlx::Error> {
+    pub async fn rotate(&self) -> Result<Turn, sqlx::Error> {
         rotation::turn(&self.pool).await
     }
 

@@ -157,31 +157,40 @@ BEGIN
 END $$;
 
 -- One turn of the rotation; workers call it every second, one at a time
--- (the others return 'busy' at once). For each segment that is not
+-- (the others return at once, busy). For each segment that is not
 -- current: if it holds few rows, its waiting ones move to the current
 -- segment, ids and fences kept (rows locked by a claim are left to it);
--- once it holds none, it is emptied with TRUNCATE, under a lock taken
--- with a short timeout so that claims never queue behind it for long.
+-- once it holds none, it is emptied with TRUNCATE, under a lock taken only
+-- if it is free at once, so that claims never queue behind it.
 -- Then, if enough rows went into the current segment, the next empty one
--- becomes current. Returns what it did.
-CREATE OR REPLACE FUNCTION jobwire_rotate() RETURNS TEXT LANGUAGE plpgsql AS $$
+-- becomes current. Returns what it did: `locked` names the empty segments
+-- it could not lock at once (a long reader holds them), which the caller
+-- may VACUUM instead, since VACUUM cannot run inside a function.
+DROP FUNCTION IF EXISTS jobwire_rotate();
+CREATE FUNCTION jobwire_rotate(OUT busy BOOLEAN, OUT current SMALLINT, OUT moved BIGINT,
+                               OUT truncated SMALLINT[], OUT locked SMALLINT[])
+LANGUAGE plpgsql AS $$
 DECLARE
     r jobwire_rotation%ROWTYPE;
     seg SMALLINT;
     part TEXT;
     live BIGINT;
     n BIGINT;
-    moved BIGINT := 0;
     emptied SMALLINT[] := '{}';
-    truncated SMALLINT[] := '{}';
     last_id BIGINT;
     next_seg SMALLINT;
     empty BOOLEAN;
 BEGIN
+    busy := true;
+    moved := 0;
+    truncated := '{}';
+    locked := '{}';
     IF NOT pg_try_advisory_xact_lock(to_regclass('jobwire_rotation')::oid::bigint) THEN
-        RETURN 'busy';
+        RETURN;
     END IF;
+    busy := false;
     SELECT * INTO r FROM jobwire_rotation;
+    current := r.current;
     FOR i IN 1 .. r.segments - 1 LOOP
         seg := (r.current + i) % r.segments;
         part := 'jobwire_jobs_' || seg;
@@ -219,28 +228,27 @@ BEGIN
             END IF;
         END LOOP;
         IF next_seg IS NOT NULL THEN
-            UPDATE jobwire_rotation SET current = next_seg, since_id = last_id, rotated_at = now();
+            UPDATE jobwire_rotation AS t SET current = next_seg, since_id = last_id, rotated_at = now();
+            current := next_seg;
         END IF;
     END IF;
 
     -- Last, so that the locks are held only until the commit just after.
+    -- NOWAIT: a lock request that waited would queue every claim behind it.
     FOREACH seg IN ARRAY emptied LOOP
         part := 'jobwire_jobs_' || seg;
         CONTINUE WHEN pg_relation_size(part) = 0;
         BEGIN
-            PERFORM set_config('lock_timeout', '50ms', true);
-            EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', part);
+            EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE NOWAIT', part);
             EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %I)', part) INTO empty;
             IF empty THEN
                 EXECUTE format('TRUNCATE %I', part);
                 truncated := truncated || seg;
             END IF;
         EXCEPTION WHEN lock_not_available THEN
-            NULL; -- someone holds it (a long reader): next turn
+            locked := locked || seg; -- a reader holds it: next turn
         END;
     END LOOP;
-    RETURN format('current %s, moved %s, truncated %s',
-                  coalesce(next_seg, r.current), moved, truncated);
 END $$;
 
 -- Which versions of this schema are applied: `migrate` applies nothing (and
