@@ -78,6 +78,30 @@ async fn segments(queue: &Postgres) -> Vec<(String, i64, i64, i64)> {
         .collect()
 }
 
+/// Segments that give way after `rows` rows, never on time alone.
+async fn rotate_after(queue: &Postgres, rows: i64) {
+    sqlx::query("UPDATE jobwire_rotation SET rotate_after = $1, rotate_every = '1 year'")
+        .bind(rows)
+        .execute(queue.pool())
+        .await
+        .expect("tunes");
+}
+
+/// One claim of the default queue, which must find a job.
+async fn claim_one(queue: &Postgres) -> Vec<jobwire::backend::Claim<jobwire::backend::RowKey>> {
+    let claimed = queue
+        .claim(&ClaimRequest::new(
+            &["default"],
+            1,
+            Duration::from_secs(60),
+            "w",
+        ))
+        .await
+        .expect("claims");
+    assert_eq!(claimed.len(), 1);
+    claimed
+}
+
 /// Turns the segments until `done` holds, a few times at most (the queue
 /// turns them by itself too, so a turn of the test's may find it busy).
 async fn turn_until<F, Fut>(queue: &Postgres, done: F) -> bool
@@ -226,11 +250,8 @@ async fn a_pinned_horizon_leaves_a_bounded_number_of_dead_tuples() {
 async fn a_retired_segment_moves_its_waiting_rows_and_keeps_its_running_ones() {
     let schema = Schema::fresh("segments_move").await;
     let queue = schema.queue().await;
-    // Turns only when this test asks.
-    sqlx::query("UPDATE jobwire_rotation SET rotate_after = 3, rotate_every = '1 year'")
-        .execute(queue.pool())
-        .await
-        .expect("tunes");
+    // A segment gives way after 3 rows, never on time alone.
+    rotate_after(&queue, 3).await;
     let later = SystemTime::now() + Duration::from_secs(3600);
     let running = queue
         .enqueue(Enqueue::new(&payload(1)))
@@ -245,16 +266,7 @@ async fn a_retired_segment_moves_its_waiting_rows_and_keeps_its_running_ones() {
             .expect("enqueues");
         scheduled.push((id, bytes));
     }
-    let claimed = queue
-        .claim(&ClaimRequest::new(
-            &["default"],
-            1,
-            Duration::from_secs(60),
-            "w",
-        ))
-        .await
-        .expect("claims");
-    assert_eq!(claimed.len(), 1);
+    let claimed = claim_one(&queue).await;
     let segment_of = |id: i64| {
         let pool = queue.pool().clone();
         async move {
@@ -336,10 +348,7 @@ async fn a_retired_segment_moves_its_waiting_rows_and_keeps_its_running_ones() {
 async fn a_long_reader_delays_the_emptying_never_a_claim() {
     let schema = Schema::fresh("segments_reader").await;
     let queue = schema.queue().await;
-    sqlx::query("UPDATE jobwire_rotation SET rotate_after = 2, rotate_every = '1 year'")
-        .execute(queue.pool())
-        .await
-        .expect("tunes");
+    rotate_after(&queue, 2).await;
     // A reporting query in a REPEATABLE READ transaction, begun before
     // segment 0 fills: it holds a lock on every segment until it ends.
     let mut reader = sqlx::PgConnection::connect_with(&schema.options())
@@ -389,16 +398,7 @@ async fn a_long_reader_delays_the_emptying_never_a_claim() {
         .enqueue(Enqueue::new(&payload(9)))
         .await
         .expect("enqueues");
-    let claimed = queue
-        .claim(&ClaimRequest::new(
-            &["default"],
-            1,
-            Duration::from_secs(60),
-            "w",
-        ))
-        .await
-        .expect("claims");
-    assert_eq!(claimed.len(), 1);
+    claim_one(&queue).await;
 
     sqlx::query("COMMIT")
         .execute(&mut reader)
