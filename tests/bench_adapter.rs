@@ -88,9 +88,17 @@ async fn the_adapter_prints_a_descriptor_then_every_metric_at_each_tick() {
     let descriptor: serde_json::Value = serde_json::from_str(&first).expect("JSON");
     assert_eq!(descriptor["kind"], "descriptor", "{first}");
     assert_eq!(descriptor["system"], "jobwire");
-    assert!(descriptor["event_tables"]
+    // The tables that hold rows: the segments (not their partitioned
+    // parent, which has no storage to measure) and the dead letters.
+    let tables: Vec<&str> = descriptor["event_tables"]
         .as_array()
-        .is_some_and(|t| t.iter().any(|t| t == "jobwire_jobs")));
+        .map(|t| t.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        tables.contains(&"jobwire_jobs_0") && tables.contains(&"jobwire_dead"),
+        "{first}"
+    );
+    assert!(!tables.contains(&"jobwire_jobs"), "{first}");
     assert!(descriptor["started_at"]
         .as_str()
         .is_some_and(|t| t.ends_with('Z')));
