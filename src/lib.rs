@@ -134,6 +134,9 @@ pub mod context {
     pub use crate::job::checkpoint::{Checkpoint, CheckpointError};
     pub use crate::job::context::{Cancellation, Context, Delivery, TaskId};
 }
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub mod console;
 mod dispatch;
 pub mod drain;
 #[cfg(feature = "worker")]

@@ -38,6 +38,8 @@
 //! checkpoint that gives new ones: jobwire relies on getting back what was
 //! enqueued.
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+pub mod any;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod group_commit;
 #[cfg(feature = "postgres")]
@@ -551,6 +553,10 @@ pub struct DeadLetter {
     pub queue: String,
     /// Its job name, if the payload was readable.
     pub job: Option<String>,
+    /// The version the payload carried, if it was readable.
+    pub version: Option<String>,
+    /// When it was dead-lettered, where the queue records it.
+    pub died_at: Option<std::time::SystemTime>,
     /// The bytes, as they were.
     pub payload: Vec<u8>,
     /// Why it is here.
@@ -561,6 +567,21 @@ pub struct DeadLetter {
     /// `jid`, which `Sidekiq::requeue_dead` and `discard_dead` take.
     /// `None` on the SQL queues, whose ids are `id` and `job_id`.
     pub jid: Option<String>,
+}
+
+impl DeadLetter {
+    /// The dead letter's key in its queue, as `requeue_dead` and
+    /// `discard_dead` (and `jobwire dead`) take it: the row's id on the SQL
+    /// queues, the job's `jid` on Sidekiq's.
+    ///
+    /// ```
+    /// # fn demo(dead: &jobwire::backend::DeadLetter) {
+    /// println!("jobwire dead requeue {}", dead.key());
+    /// # }
+    /// ```
+    pub fn key(&self) -> String {
+        self.jid.clone().unwrap_or_else(|| self.id.to_string())
+    }
 }
 
 /// Text a SQL queue can store whatever it holds: a NUL (which serde quotes

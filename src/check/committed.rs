@@ -192,6 +192,24 @@ pub fn released_manifests(folder: impl AsRef<Path>) -> Result<Vec<PathBuf>, Mani
     Ok(files)
 }
 
+/// The manifests of the deploy window in a folder, oldest first: every
+/// released one, then `current.json` when it is there.
+///
+/// ```no_run
+/// let window = jobwire::check::deploy_window("manifests/")?;
+/// println!("{} releases in the window", window.len());
+/// # Ok::<(), jobwire::check::ManifestError>(())
+/// ```
+pub fn deploy_window(folder: impl AsRef<Path>) -> Result<Vec<Manifest>, ManifestError> {
+    let folder = folder.as_ref();
+    let mut files = released_manifests(folder)?;
+    let current = folder.join(CURRENT_FILE);
+    if current.exists() {
+        files.push(current);
+    }
+    files.iter().map(Manifest::read).collect()
+}
+
 /// The released manifests at `path`, oldest first, and where the current
 /// release is recorded.
 fn locate(path: &Path) -> Result<(Vec<PathBuf>, PathBuf), ManifestError> {

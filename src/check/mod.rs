@@ -17,8 +17,8 @@ mod manifest;
 mod rules;
 
 pub use committed::{
-    assert_safe_deploy, check_committed, record_release, released_manifests, Committed, BLESS_ENV,
-    CURRENT_FILE,
+    assert_safe_deploy, check_committed, deploy_window, record_release, released_manifests,
+    Committed, BLESS_ENV, CURRENT_FILE,
 };
 pub use manifest::{
     JobManifest, LineRange, Manifest, ManifestError, ManifestSource, Registered, Status,

@@ -421,7 +421,9 @@ impl Postgres {
     /// ```
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT id, job_id, queue, job, payload, reason, attempt FROM jobwire_dead ORDER BY id",
+            "SELECT id, job_id, queue, job, version, payload, reason, attempt,
+                    (EXTRACT(EPOCH FROM died_at) * 1000)::BIGINT AS died_at
+             FROM jobwire_dead ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -432,6 +434,10 @@ impl Postgres {
                     job_id: row.try_get("job_id")?,
                     queue: row.try_get("queue")?,
                     job: row.try_get("job")?,
+                    version: row.try_get("version")?,
+                    died_at: row.try_get::<Option<i64>, _>("died_at")?.map(|ms| {
+                        UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+                    }),
                     payload: row.try_get("payload")?,
                     reason: row.try_get("reason")?,
                     attempt: count(row.try_get("attempt")?),
@@ -508,6 +514,24 @@ impl Postgres {
         .await?
         .rows_affected();
         Ok(moved == 1)
+    }
+
+    /// Deletes a dead letter for good. `false` if there is no such dead
+    /// letter.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
+    /// let gone = queue.discard_dead(1).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn discard_dead(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let gone = sqlx::query("DELETE FROM jobwire_dead WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(gone == 1)
     }
 }
 

@@ -164,7 +164,7 @@ impl<'a> SidekiqJob<'a> {
     }
 
     /// `key`'s value, if it is a JSON number.
-    fn number(&self, key: &str) -> Option<f64> {
+    pub(crate) fn number(&self, key: &str) -> Option<f64> {
         serde_json::from_str::<f64>(self.get(key)?).ok()
     }
 

@@ -297,6 +297,14 @@ impl Sidekiq {
                     .and_then(|j| j.string("queue"))
                     .unwrap_or_default(),
                 job: name,
+                version: job
+                    .as_ref()
+                    .and_then(|j| j.version(&self.versions.default.to_string()).ok()),
+                died_at: job
+                    .as_ref()
+                    .and_then(|j| j.number("failed_at"))
+                    .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+                    .and_then(|since| std::time::UNIX_EPOCH.checked_add(since)),
                 payload: job::dead_bytes(&entry),
                 reason: job
                     .as_ref()

@@ -179,7 +179,8 @@ impl Sqlite {
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT id, job_id, CAST(queue AS BLOB) AS queue, CAST(job AS BLOB) AS job,
-                    CAST(payload AS BLOB) AS payload, CAST(reason AS BLOB) AS reason, attempt
+                    CAST(version AS BLOB) AS version, CAST(payload AS BLOB) AS payload,
+                    CAST(reason AS BLOB) AS reason, attempt, died_at
              FROM jobwire_dead ORDER BY id",
         )
         .fetch_all(&self.pool)
@@ -191,6 +192,12 @@ impl Sqlite {
                     job_id: row.try_get::<i64, _>("job_id").unwrap_or(0),
                     queue: lossy(row, "queue"),
                     job: utf8(row, "job"),
+                    version: utf8(row, "version"),
+                    died_at: row
+                        .try_get::<Option<i64>, _>("died_at")
+                        .ok()
+                        .flatten()
+                        .map(from_millis),
                     payload: row
                         .try_get::<Option<Vec<u8>>, _>("payload")?
                         .unwrap_or_default(),
@@ -285,6 +292,24 @@ impl Sqlite {
         tx.commit().await?;
         self.wake.notify_waiters();
         Ok(moved == 1)
+    }
+
+    /// Deletes a dead letter for good. `false` if there is no such dead
+    /// letter.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::sqlite::Sqlite) -> Result<(), sqlx::Error> {
+    /// let gone = queue.discard_dead(1).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn discard_dead(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let gone = sqlx::query("DELETE FROM jobwire_dead WHERE id = ?1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(gone == 1)
     }
 }
 

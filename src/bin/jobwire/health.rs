@@ -5,42 +5,8 @@ use jobwire::backend::postgres::Postgres;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: jobwire health [--postgres URL] [--json] [--pinned-after DURATION]
-
-  the PostgreSQL queue's tables (live and dead tuples, size), the oldest open
-  transaction in the cluster, what a claim of the queues' heads costs now, and
-  each queue's depth per place and lag; then what to act on
-  --postgres URL            the queue's database (default: $DATABASE_URL); a
-                            search_path in the URL's options picks the schema
-  --json                    one JSON object: the figures and the warnings
-  --pinned-after DURATION   warn about a transaction open this long (default 60s)
-
-exit codes: 0 healthy, 1 a warning was given, 2 misuse, or the queue could not be read";
-
-/// `jobwire health ARGS`: `raw` is what follows `health`.
-pub fn main(raw: &[String]) -> ExitCode {
-    let mut url = std::env::var("DATABASE_URL").ok();
-    let mut json = false;
-    let mut pinned_after = Duration::from_secs(60);
-    let mut args = raw.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "--json" => json = true,
-            "--postgres" => match args.next() {
-                Some(value) => url = Some(value.clone()),
-                None => return misuse("--postgres needs a URL"),
-            },
-            "--pinned-after" => match args.next().and_then(|text| crate::duration(text)) {
-                Some(parsed) => pinned_after = parsed,
-                None => return misuse("--pinned-after needs a duration (30s, 10m, 1h)"),
-            },
-            other => return misuse(&format!("unknown argument `{other}`")),
-        }
-    }
+/// `jobwire health`.
+pub fn main(url: Option<String>, json: bool, pinned_after: Duration) -> ExitCode {
     let Some(url) = url else {
         return misuse("give the queue: --postgres URL (or set DATABASE_URL)");
     };
@@ -90,6 +56,6 @@ pub fn main(raw: &[String]) -> ExitCode {
 }
 
 fn misuse(message: &str) -> ExitCode {
-    note!("jobwire health: {message}\n\n{USAGE}");
+    note!("jobwire health: {message} (see `jobwire health --help`)");
     ExitCode::from(2)
 }
