@@ -1,7 +1,7 @@
 //! One of jobwire's queues, picked at run time from a URL: what the
 //! `jobwire` command and the [console](crate::console) read and act on.
 
-use crate::backend::DeadLetter;
+use crate::backend::{DeadLetter, QueuedJob};
 use crate::drain::Waiting;
 
 /// A queue picked by its URL: `sqlite:PATH`, `postgres://...` or
@@ -45,6 +45,10 @@ pub enum AnyQueueError {
     /// A SQLite queue's file is not there.
     #[error("no queue at {0}")]
     NoFile(String),
+    /// This queue does not list its jobs one by one: Sidekiq's own Web UI
+    /// does, for its queues, schedule and retries.
+    #[error("this queue does not list its jobs one by one here ({0}): Sidekiq's Web UI does")]
+    NotListed(&'static str),
     /// A dead letter's key is not one this queue uses.
     #[error("`{0}` is not a dead letter's id on this queue (a number)")]
     NotAKey(String),
@@ -189,6 +193,33 @@ impl AnyQueue {
             AnyQueue::Postgres(q) => q.discard_dead(sql_id(key)?).await?,
             #[cfg(feature = "redis")]
             AnyQueue::Sidekiq(q) => q.discard_dead(key).await?,
+        })
+    }
+
+    /// The jobs in the queue, oldest first, at most `limit`; only `job`'s
+    /// when given. On Sidekiq's queue, [`AnyQueueError::NotListed`].
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::any::AnyQueue) -> Result<(), jobwire::backend::any::AnyQueueError> {
+    /// let first = queue.jobs(None, 100).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn jobs(
+        &self,
+        job: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<QueuedJob>, AnyQueueError> {
+        Ok(match self {
+            #[cfg(feature = "sqlite")]
+            AnyQueue::Sqlite(q) => q.jobs(job, limit).await?,
+            #[cfg(feature = "postgres")]
+            AnyQueue::Postgres(q) => q.jobs(job, limit).await?,
+            #[cfg(feature = "redis")]
+            AnyQueue::Sidekiq(_) => {
+                let _ = (job, limit);
+                return Err(AnyQueueError::NotListed("Sidekiq"));
+            }
         })
     }
 

@@ -569,6 +569,45 @@ pub struct DeadLetter {
     pub jid: Option<String>,
 }
 
+/// A job in the queue, as the console and `jobwire` show it: its row's
+/// header and its bytes.
+///
+/// ```
+/// fn show(job: &jobwire::backend::QueuedJob) -> String {
+///     format!("#{} {} {} ({})", job.id, job.job.as_deref().unwrap_or("?"), job.place, job.attempt)
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueuedJob {
+    /// The row's id.
+    pub id: i64,
+    /// The queue it is on.
+    pub queue: String,
+    /// Its job name, if the payload was readable.
+    pub job: Option<String>,
+    /// The version its payload carries, if readable.
+    pub version: Option<String>,
+    /// Where it waits.
+    pub place: crate::drain::Place,
+    /// The bytes, as stored (an iterable job's progress included).
+    pub payload: Vec<u8>,
+    /// Attempts made.
+    pub attempt: u32,
+    /// Times it was put off without counting an attempt.
+    pub defers: u32,
+    /// When it was enqueued.
+    pub enqueued_at: Option<std::time::SystemTime>,
+    /// When it first became runnable (or last checkpointed).
+    pub first_seen: Option<std::time::SystemTime>,
+    /// When it may next run (ready) or its lease runs out (running).
+    pub run_at: Option<std::time::SystemTime>,
+    /// The last error, or the note of a requeue from the dead letters.
+    pub last_error: Option<String>,
+    /// The worker that holds it, while running.
+    pub worker: Option<String>,
+}
+
 impl DeadLetter {
     /// The dead letter's key in its queue, as `requeue_dead` and
     /// `discard_dead` (and `jobwire dead`) take it: the row's id on the SQL

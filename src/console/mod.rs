@@ -5,6 +5,7 @@
 //!   job's age, updated live; the releases of the deploy window and, for
 //!   each upcaster, alias and retired job of the current release, whether
 //!   it can go ([`drain::answer`](crate::drain::answer)).
+//! - **Jobs**: each job's header, last error and envelope, pretty-printed.
 //! - **Dead letters**: the bytes as stored (text, or hex when not UTF-8),
 //!   the reason, and requeue and discard, one at a time or by filter.
 //! - **Gate**: open or closed, the holder, since when, the lease, the
@@ -50,7 +51,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use gate::GateControl;
-use page::{DeadFilter, Viewer};
+use page::{DeadFilter, JobFilter, Viewer};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -173,6 +174,7 @@ impl Console {
             .route("/", get(deploy))
             .route("/part/deploy", get(deploy_part))
             .route("/api/waiting", get(waiting_json))
+            .route("/jobs", get(jobs))
             .route("/dead", get(dead_list))
             .route("/dead/requeue", post(dead_requeue_many))
             .route("/dead/discard", post(dead_discard_many))
@@ -483,6 +485,32 @@ async fn waiting_json(State(state): State<App>) -> Response {
         )
             .into_response(),
     }
+}
+
+// ---- jobs -----------------------------------------------------------------
+
+/// At most this many of a job's rows are read for the jobs page, oldest
+/// first, and filtered by version and place.
+const READ: usize = 1_000;
+
+async fn jobs(
+    State(state): State<App>,
+    headers: HeaderMap,
+    Query(filter): Query<JobFilter>,
+) -> Response {
+    let name = filter.job.as_deref().filter(|j| !j.is_empty());
+    let body = match state.queue.jobs(name, READ).await {
+        Ok(read) => {
+            let shown: Vec<_> = read
+                .iter()
+                .filter(|j| filter.admits(j))
+                .take(LISTED)
+                .collect();
+            page::jobs(&shown, read.len(), &filter)
+        }
+        Err(error) => page::notice(&format!("the jobs could not be listed: {error}"), false),
+    };
+    state.page("Jobs", &headers, &body)
 }
 
 // ---- dead letters ---------------------------------------------------------

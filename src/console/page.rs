@@ -2,7 +2,7 @@
 //! queue (names, reasons, payloads) goes through [`escape`]; the page has
 //! no inline script, and its Content-Security-Policy forbids any.
 
-use crate::backend::DeadLetter;
+use crate::backend::{DeadLetter, QueuedJob};
 use crate::drain::{Answer, Place, Waiting};
 use crate::gate::GateStatus;
 use std::fmt::Write;
@@ -62,7 +62,7 @@ pub(crate) fn layout(title: &str, queue: &str, viewer: &Viewer, body: &str) -> S
 <html lang="en"><head><meta charset="utf-8"><title>{title} · jobwire</title>
 <link rel="stylesheet" href="/console.css"><script src="/console.js" defer></script></head>
 <body><header><b>jobwire</b> <span class="queue">{queue}</span>
-<nav><a href="/">Deploy</a> <a href="/dead">Dead letters</a> <a href="/gate">Gate</a> <a href="/health">Health</a> <a href="/metrics">Metrics</a></nav>
+<nav><a href="/">Deploy</a> <a href="/jobs">Jobs</a> <a href="/dead">Dead letters</a> <a href="/gate">Gate</a> <a href="/health">Health</a> <a href="/metrics">Metrics</a></nav>
 <span class="who">{who}</span></header>
 <main><h1>{title}</h1>
 {body}
@@ -108,7 +108,8 @@ pub(crate) fn drain_table(waiting: &[Waiting]) -> String {
     for w in waiting {
         let _ = write!(
             out,
-            r#"<tr class="{class}"><td class="job">{job}</td><td class="version">{version}</td><td class="place">{place}</td><td class="n count">{count}</td><td>{age}</td></tr>"#,
+            r#"<tr class="{class}"><td class="job"><a href="{href}">{job}</a></td><td class="version">{version}</td><td class="place">{place}</td><td class="n count">{count}</td><td>{age}</td></tr>"#,
+            href = escape(&jobs_link(w)),
             class = if w.place == Place::DeadLettered {
                 "dead"
             } else {
@@ -482,4 +483,122 @@ pub(crate) fn chart(id: &str, label: &str, points: &[(SystemTime, f64)]) -> Stri
         now = points.last().map_or(0.0, |p| p.1),
         minutes = (span / 60.0).ceil(),
     )
+}
+
+/// The jobs page for one row of the drain table.
+fn jobs_link(w: &Waiting) -> String {
+    if w.place == Place::DeadLettered {
+        return format!("/dead?job={}", query(w.job.as_deref().unwrap_or("")));
+    }
+    format!(
+        "/jobs?job={}&version={}&place={}",
+        query(w.job.as_deref().unwrap_or("")),
+        query(
+            &w.version
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string)
+        ),
+        query(&w.place.to_string())
+    )
+}
+
+/// Text for a URL's query: everything but letters, digits and `-._~`
+/// percent-encoded.
+fn query(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// The jobs a filter asked for: each one's header, last error and
+/// envelope, pretty-printed.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub(crate) struct JobFilter {
+    /// The job's name, exactly.
+    #[serde(default)]
+    pub(crate) job: Option<String>,
+    /// The version, exactly.
+    #[serde(default)]
+    pub(crate) version: Option<String>,
+    /// The place, as the drain table writes it.
+    #[serde(default)]
+    pub(crate) place: Option<String>,
+}
+
+impl JobFilter {
+    /// Whether `job` passes.
+    pub(crate) fn admits(&self, job: &QueuedJob) -> bool {
+        let given = |f: &Option<String>| f.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
+        given(&self.version).is_none_or(|v| job.version.as_deref() == Some(v.as_str()))
+            && given(&self.place).is_none_or(|p| job.place.to_string() == p)
+    }
+}
+
+/// The jobs page.
+pub(crate) fn jobs(jobs: &[&QueuedJob], read: usize, filter: &JobFilter) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<form method="get" action="/jobs" class="filter">job <input name="job" value="{}"> version <input name="version" value="{}"> place <input name="place" value="{}"> <button>filter</button></form><p id="jobs-count">{} shown (of the first {read} read)</p>"#,
+        escape(filter.job.as_deref().unwrap_or("")),
+        escape(filter.version.as_deref().unwrap_or("")),
+        escape(filter.place.as_deref().unwrap_or("")),
+        jobs.len(),
+    );
+    out.push_str(r#"<table id="jobs"><thead><tr><th>id</th><th>job</th><th>version</th><th>place</th><th class="n">attempts</th><th class="n">defers</th><th>enqueued</th><th>last error</th></tr></thead><tbody>"#);
+    for job in jobs {
+        let _ = write!(
+            out,
+            r#"<tr><td>{id}</td><td class="job">{name}</td><td>{version}</td><td>{place}</td><td class="n">{attempt}</td><td class="n">{defers}</td><td>{enqueued}</td><td class="reason">{error}</td></tr><tr class="envelope"><td></td><td colspan="7"><details><summary>header and envelope</summary>{body}</details></td></tr>"#,
+            id = job.id,
+            name = escape(job.job.as_deref().unwrap_or("(unreadable)")),
+            version = escape(job.version.as_deref().unwrap_or("?")),
+            place = escape(&job.place.to_string()),
+            attempt = job.attempt,
+            defers = job.defers,
+            enqueued = ago(job.enqueued_at),
+            error = escape(job.last_error.as_deref().unwrap_or("")),
+            body = envelope(job),
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+/// A job's header and its bytes.
+fn envelope(job: &QueuedJob) -> String {
+    let mut out = String::new();
+    let value = serde_json::from_slice::<serde_json::Value>(&job.payload).ok();
+    let progress = value
+        .as_ref()
+        .and_then(|v| v.get("progress"))
+        .map(ToString::to_string);
+    let _ = write!(
+        out,
+        r#"<dl class="header"><dt>queue</dt><dd>{}</dd><dt>first seen</dt><dd>{}</dd><dt>worker</dt><dd>{}</dd><dt>progress</dt><dd>{}</dd></dl>"#,
+        escape(&job.queue),
+        ago(job.first_seen),
+        escape(job.worker.as_deref().unwrap_or("")),
+        escape(progress.as_deref().unwrap_or("")),
+    );
+    match value.and_then(|v| serde_json::to_string_pretty(&v).ok()) {
+        Some(pretty) => {
+            let _ = write!(out, "<pre>{}</pre>", escape(&pretty));
+        }
+        None => {
+            let _ = write!(
+                out,
+                "<p>not JSON ({} bytes):</p><pre>{}</pre>",
+                job.payload.len(),
+                hex(&job.payload)
+            );
+        }
+    }
+    out
 }

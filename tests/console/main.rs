@@ -6,10 +6,17 @@
 //! - `safety`: a payload's markup is never rendered; every change needs
 //!   the token, the session's CSRF token and the console's own origin.
 //! - `metrics`: `/metrics` prints what the README's metrics table says.
+//! - `postgres`: the same over PostgreSQL, with its table health.
 //! - `browser`: a person in headless Chromium, against the real command.
 
 mod browser;
 mod metrics;
 mod pages;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod safety;
+/// A PostgreSQL schema of the test's own.
+#[cfg(feature = "postgres")]
+#[path = "../support/postgres.rs"]
+mod schema;
 mod seed;

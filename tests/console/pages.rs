@@ -79,3 +79,50 @@ async fn a_dead_letter_is_shown_as_stored_in_text_or_hex() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn the_jobs_page_shows_each_jobs_header_envelope_and_last_error() {
+    let (queue, _dir) = busy_queue("jobs").await;
+    let fax = queue
+        .dead_letters()
+        .await
+        .expect("reads")
+        .into_iter()
+        .find(|d| d.version.as_deref() == Some("1.1.0"))
+        .expect("the 1.1.0 fax");
+    assert!(queue.requeue_dead(fax.id).await.expect("requeues"));
+    let app = Console::new(queue.clone()).router();
+
+    let (status, page, _) = call(
+        &app,
+        get("/jobs?job=user.welcome&version=2.1.0&place=ready"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"<p id="jobs-count">2 shown (of the first 3 read)</p>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains("&quot;job&quot;: &quot;user.welcome&quot;"),
+        "the envelope, pretty-printed: {page}"
+    );
+
+    let (_, page, _) = call(&app, get("/jobs?job=user.welcome_fax")).await;
+    assert!(
+        page.contains("requeued from the dead letters (#")
+            && page.contains("because: no release knows it"),
+        "a requeued job says where it came from and why it died: {page}"
+    );
+    let (_, page, _) = call(&app, get("/jobs?job=user.confirmation&place=retrying")).await;
+    assert!(
+        page.contains("smtp down"),
+        "a retrying job's last error: {page}"
+    );
+
+    let (_, page, _) = call(&app, get("/")).await;
+    assert!(
+        page.contains(r#"href="/jobs?job=user.welcome&amp;version=2.1.0&amp;place=ready""#),
+        "each row links to its jobs: {page}"
+    );
+}

@@ -25,7 +25,7 @@ pub fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-async fn settled(queue: &Sqlite, payload: &[u8], settlement: Settlement<'_>) {
+async fn settled<B: Backend>(queue: &B, payload: &[u8], settlement: Settlement<'_>) {
     queue
         .enqueue(Enqueue::new(payload))
         .await
@@ -41,7 +41,10 @@ async fn settled(queue: &Sqlite, payload: &[u8], settlement: Settlement<'_>) {
         .expect("claims");
     assert_eq!(claims.len(), 1, "the seeded row is claimed");
     let key = &claims[0].key;
-    queue.settle(key, (), settlement).await.expect("settles");
+    queue
+        .settle(key, queue.lend(key), settlement)
+        .await
+        .expect("settles");
 }
 
 /// A queue with rows ready, scheduled, deferred, retrying, interrupted and
@@ -50,9 +53,15 @@ pub async fn busy_queue(test: &str) -> (Sqlite, PathBuf) {
     let dir = scratch(test);
     let path = dir.join("jobs.db");
     let queue = Sqlite::open(&path).await.expect("opens");
+    fill(&queue).await;
+    (queue, dir)
+}
+
+/// Rows in every place, on any queue.
+pub async fn fill<B: Backend>(queue: &B) {
     let later = SystemTime::now() + Duration::from_secs(3_600);
     settled(
-        &queue,
+        queue,
         &envelope("user.confirmation", "1.2.0"),
         Settlement::Retry {
             at: later,
@@ -62,7 +71,7 @@ pub async fn busy_queue(test: &str) -> (Sqlite, PathBuf) {
     )
     .await;
     settled(
-        &queue,
+        queue,
         &envelope("accounts.backfill", "1.0.0"),
         Settlement::Reschedule {
             at: later,
@@ -72,7 +81,7 @@ pub async fn busy_queue(test: &str) -> (Sqlite, PathBuf) {
     )
     .await;
     settled(
-        &queue,
+        queue,
         &envelope("billing.settle", "3.0.0"),
         Settlement::Reschedule {
             at: later,
@@ -82,7 +91,7 @@ pub async fn busy_queue(test: &str) -> (Sqlite, PathBuf) {
     )
     .await;
     settled(
-        &queue,
+        queue,
         &envelope("user.welcome_fax", "1.0.0"),
         Settlement::DeadLetter {
             reason: "no release knows it",
@@ -91,7 +100,7 @@ pub async fn busy_queue(test: &str) -> (Sqlite, PathBuf) {
     )
     .await;
     settled(
-        &queue,
+        queue,
         &envelope("user.welcome_fax", "1.1.0"),
         Settlement::DeadLetter {
             reason: "no release knows it",
@@ -100,7 +109,7 @@ pub async fn busy_queue(test: &str) -> (Sqlite, PathBuf) {
     )
     .await;
     settled(
-        &queue,
+        queue,
         SCRIPT.as_bytes(),
         Settlement::DeadLetter {
             reason: "<b>unknown</b> job <script>x()</script>",
@@ -109,7 +118,7 @@ pub async fn busy_queue(test: &str) -> (Sqlite, PathBuf) {
     )
     .await;
     settled(
-        &queue,
+        queue,
         NOT_UTF8,
         Settlement::DeadLetter {
             reason: "unreadable",
@@ -130,7 +139,6 @@ pub async fn busy_queue(test: &str) -> (Sqlite, PathBuf) {
         .enqueue(Enqueue::new(&envelope("report.daily", "1.0.0")).at(later))
         .await
         .expect("enqueues");
-    (queue, dir)
 }
 
 /// One request to the console's router, in process.

@@ -36,7 +36,7 @@ pub use rotation::Turn;
 use crate::backend::group_commit::GroupCommit;
 use crate::backend::{
     carried_version, sort_out, storable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue,
-    Enqueued, RowKey, SettleError, Settlement,
+    Enqueued, QueuedJob, RowKey, SettleError, Settlement,
 };
 use crate::context::TaskId;
 use crate::drain::{Place, Waiting};
@@ -495,7 +495,9 @@ impl Postgres {
 
     /// Puts a dead letter back on its queue, runnable now, with its attempts
     /// reset: once the release that reads it runs, or the bug is fixed.
-    /// `false` if there is no such dead letter.
+    /// The bytes are kept; the row's `last_error` records the requeue and
+    /// why the job was dead-lettered. `false` if there is no such dead
+    /// letter.
     ///
     /// ```no_run
     /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
@@ -506,14 +508,76 @@ impl Postgres {
     pub async fn requeue_dead(&self, id: i64) -> Result<bool, sqlx::Error> {
         let moved = sqlx::query(
             "WITH dead AS (DELETE FROM jobwire_dead WHERE id = $1 RETURNING *)
-             INSERT INTO jobwire_jobs (queue, job, version, payload, enqueued_at)
-             SELECT queue, job, version, payload, enqueued_at FROM dead",
+             INSERT INTO jobwire_jobs (queue, job, version, payload, enqueued_at, last_error)
+             SELECT queue, job, version, payload, enqueued_at,
+                    'requeued from the dead letters (#' || id || '); dead-lettered after '
+                    || attempt || ' attempt(s) because: ' || reason
+             FROM dead",
         )
         .bind(id)
         .execute(&self.pool)
         .await?
         .rows_affected();
         Ok(moved == 1)
+    }
+
+    /// The jobs in the queue, oldest first, at most `limit`; only `job`'s
+    /// (by name as stored) when given.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
+    /// for job in queue.jobs(Some("user.welcome"), 50).await? {
+    ///     println!("#{} {}", job.id, job.place);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn jobs(
+        &self,
+        job: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<QueuedJob>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, queue, job, version, payload, state, wait, run_at > now() AS later,
+                    attempt, defers,
+                    (EXTRACT(EPOCH FROM enqueued_at) * 1000)::BIGINT AS enqueued_at,
+                    (EXTRACT(EPOCH FROM first_seen) * 1000)::BIGINT AS first_seen,
+                    (EXTRACT(EPOCH FROM run_at) * 1000)::BIGINT AS run_at,
+                    last_error, worker
+             FROM jobwire_jobs WHERE $1::TEXT IS NULL OR job = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(job)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let time = |column: &str| -> Result<Option<SystemTime>, sqlx::Error> {
+                    Ok(row.try_get::<Option<i64>, _>(column)?.map(|ms| {
+                        UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+                    }))
+                };
+                Ok(QueuedJob {
+                    id: row.try_get("id")?,
+                    queue: row.try_get("queue")?,
+                    job: row.try_get("job")?,
+                    version: row.try_get("version")?,
+                    place: Place::of_row(
+                        &row.try_get::<String, _>("state")?,
+                        &row.try_get::<String, _>("wait")?,
+                        row.try_get("later")?,
+                    ),
+                    payload: row.try_get("payload")?,
+                    attempt: count(row.try_get("attempt")?),
+                    defers: count(row.try_get("defers")?),
+                    enqueued_at: time("enqueued_at")?,
+                    first_seen: time("first_seen")?,
+                    run_at: time("run_at")?,
+                    last_error: row.try_get("last_error")?,
+                    worker: row.try_get("worker")?,
+                })
+            })
+            .collect()
     }
 
     /// Deletes a dead letter for good. `false` if there is no such dead

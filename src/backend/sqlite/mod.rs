@@ -23,7 +23,7 @@
 use crate::backend::group_commit::GroupCommit;
 use crate::backend::{
     carried_version, sort_out, storable, Backend, Claim, ClaimRequest, DeadLetter, Enqueue,
-    Enqueued, RowKey, SettleError, Settlement,
+    Enqueued, QueuedJob, RowKey, SettleError, Settlement,
 };
 use crate::context::TaskId;
 use crate::drain::{Place, Waiting};
@@ -265,7 +265,9 @@ impl Sqlite {
 
     /// Puts a dead letter back on its queue, runnable now, with its attempts
     /// reset: once the release that reads it runs, or the bug is fixed.
-    /// `false` if there is no such dead letter.
+    /// The bytes are kept; the row's `last_error` records the requeue and
+    /// why the job was dead-lettered. `false` if there is no such dead
+    /// letter.
     ///
     /// ```no_run
     /// # async fn demo(queue: jobwire::backend::sqlite::Sqlite) -> Result<(), sqlx::Error> {
@@ -277,8 +279,11 @@ impl Sqlite {
         let now = millis(SystemTime::now());
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let moved = sqlx::query(
-            "INSERT INTO jobwire_jobs (queue, job, version, payload, run_at, first_seen, enqueued_at)
-             SELECT queue, job, version, payload, ?1, ?1, enqueued_at FROM jobwire_dead WHERE id = ?2",
+            "INSERT INTO jobwire_jobs (queue, job, version, payload, run_at, first_seen, enqueued_at, last_error)
+             SELECT queue, job, version, payload, ?1, ?1, enqueued_at,
+                    'requeued from the dead letters (#' || id || '); dead-lettered after '
+                    || attempt || ' attempt(s) because: ' || reason
+             FROM jobwire_dead WHERE id = ?2",
         )
         .bind(now)
         .bind(id)
@@ -292,6 +297,77 @@ impl Sqlite {
         tx.commit().await?;
         self.wake.notify_waiters();
         Ok(moved == 1)
+    }
+
+    /// The jobs in the queue, oldest first, at most `limit`; only `job`'s
+    /// (by name as stored) when given. Rows are input: text that is not
+    /// UTF-8 reads as `None` (or with U+FFFD), never as an error.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::sqlite::Sqlite) -> Result<(), sqlx::Error> {
+    /// for job in queue.jobs(Some("user.welcome"), 50).await? {
+    ///     println!("#{} {}", job.id, job.place);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn jobs(
+        &self,
+        job: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<QueuedJob>, sqlx::Error> {
+        let now = millis(SystemTime::now());
+        let rows = sqlx::query(
+            "SELECT id, CAST(queue AS BLOB) AS queue, CAST(job AS BLOB) AS job,
+                    CAST(version AS BLOB) AS version, CAST(payload AS BLOB) AS payload,
+                    CAST(state AS BLOB) AS state, CAST(wait AS BLOB) AS wait, run_at > ?1 AS later,
+                    attempt, defers, enqueued_at, first_seen, run_at,
+                    CAST(last_error AS BLOB) AS last_error, CAST(worker AS BLOB) AS worker
+             FROM jobwire_jobs WHERE ?2 IS NULL OR job = ?2 ORDER BY id LIMIT ?3",
+        )
+        .bind(now)
+        .bind(job)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let time = |column: &str| {
+                    row.try_get::<Option<i64>, _>(column)
+                        .ok()
+                        .flatten()
+                        .map(from_millis)
+                };
+                let count = |column: &str| {
+                    row.try_get::<i64, _>(column)
+                        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
+                };
+                QueuedJob {
+                    id: row.try_get("id").unwrap_or(0),
+                    queue: lossy(row, "queue"),
+                    job: utf8(row, "job"),
+                    version: utf8(row, "version"),
+                    place: Place::of_row(
+                        &lossy(row, "state"),
+                        &lossy(row, "wait"),
+                        row.try_get("later").unwrap_or(false),
+                    ),
+                    payload: row
+                        .try_get::<Option<Vec<u8>>, _>("payload")
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default(),
+                    attempt: count("attempt"),
+                    defers: count("defers"),
+                    enqueued_at: time("enqueued_at"),
+                    first_seen: time("first_seen"),
+                    run_at: time("run_at"),
+                    last_error: utf8(row, "last_error"),
+                    worker: utf8(row, "worker"),
+                }
+            })
+            .collect())
     }
 
     /// Deletes a dead letter for good. `false` if there is no such dead

@@ -43,7 +43,7 @@ commands:
   open [--token TOKEN] [--force]
       opens the gate held under TOKEN (required for a file gate). --force opens it
       whatever holds it, a corrupt lease file included: the documented repair.
-  status
+  status [--json]
       who holds the gate, since when, and how many workers hold a pass; an error
       (exit 1) when the gate cannot be used, since workers then hold gated jobs back
 
@@ -63,6 +63,7 @@ struct Args {
     lease: Duration,
     token: Option<String>,
     force: bool,
+    json: bool,
     watch: Watch,
     stop_on_lapse: bool,
     wrapped: Vec<String>,
@@ -96,6 +97,7 @@ fn parse(raw: &[String]) -> Result<Args, String> {
         lease: Duration::from_secs(30),
         token: None,
         force: false,
+        json: false,
         watch: Watch::Parent,
         stop_on_lapse: true,
         wrapped,
@@ -114,6 +116,7 @@ fn parse(raw: &[String]) -> Result<Args, String> {
             "--holder" => args.holder = value()?,
             "--token" => args.token = Some(value()?),
             "--force" => args.force = true,
+            "--json" => args.json = true,
             "--watch" => {
                 let text = value()?;
                 args.watch = match text.as_str() {
@@ -672,7 +675,11 @@ fn status(args: &Args) -> ExitCode {
     if let Some(path) = &args.file {
         return match FileGate::new(path).status() {
             Ok(status) => {
-                println!("{status}");
+                if args.json {
+                    println!("{}", status_json(&status, Vec::new()));
+                } else {
+                    println!("{status}");
+                }
                 ExitCode::SUCCESS
             }
             Err(error) => fail(&error),
@@ -683,31 +690,38 @@ fn status(args: &Args) -> ExitCode {
 
 #[cfg(feature = "postgres")]
 fn postgres_status(args: &Args) -> ExitCode {
+    let json = args.json;
     on_postgres_gate(args, |gate, url| async move {
-        match gate.status().await {
-            Ok(status) => println!("{status}"),
+        let status = match gate.status().await {
+            Ok(status) => status,
             Err(error) => return fail(&error),
-        }
+        };
         // The jobs running now, when the queue lives in the same database.
+        // Which of them are gated is the workers' configuration, which this
+        // command does not know: it lists them all, and says so.
+        let mut running: Vec<(Option<String>, Option<String>)> = Vec::new();
         if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-            let running: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+            running = sqlx::query_as(
                 "SELECT job, worker FROM jobwire_jobs WHERE state = 'running' ORDER BY id LIMIT 50",
             )
             .fetch_all(&pool)
             .await
             .unwrap_or_default();
-            // Which of them are gated is the workers' configuration, which
-            // this command does not know: it lists them all, and says so.
-            if !running.is_empty() {
-                println!("jobs running on this queue now (gated or not):");
-            }
-            for (job, worker) in running {
-                println!(
-                    "  {} on {}",
-                    job.as_deref().unwrap_or("?"),
-                    worker.as_deref().unwrap_or("?")
-                );
-            }
+        }
+        if json {
+            println!("{}", status_json(&status, running));
+            return ExitCode::SUCCESS;
+        }
+        println!("{status}");
+        if !running.is_empty() {
+            println!("jobs running on this queue now (gated or not):");
+        }
+        for (job, worker) in running {
+            println!(
+                "  {} on {}",
+                job.as_deref().unwrap_or("?"),
+                worker.as_deref().unwrap_or("?")
+            );
         }
         ExitCode::SUCCESS
     })
@@ -717,4 +731,27 @@ fn postgres_status(args: &Args) -> ExitCode {
 fn postgres_status(_: &Args) -> ExitCode {
     note!("jobwire gate: this build has no PostgreSQL (feature `postgres`)");
     ExitCode::from(2)
+}
+
+/// `gate status --json`: the status, and the jobs running on a PostgreSQL
+/// queue (gated or not). Times are seconds since the Unix epoch.
+fn status_json(
+    status: &jobwire::gate::GateStatus,
+    running: Vec<(Option<String>, Option<String>)>,
+) -> serde_json::Value {
+    let secs = |at: Option<std::time::SystemTime>| {
+        at.and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64())
+    };
+    serde_json::json!({
+        "closed": status.closed,
+        "holder": status.holder,
+        "since": secs(status.since),
+        "expires": secs(status.expires),
+        "passes": status.passes,
+        "running": running
+            .into_iter()
+            .map(|(job, worker)| serde_json::json!({ "job": job, "worker": worker }))
+            .collect::<Vec<_>>(),
+    })
 }

@@ -146,7 +146,7 @@ enum Command {
         #[arg(long, value_name = "URL", env = "JOBWIRE_GATE_POSTGRES")]
         gate_postgres: Option<String>,
         /// The PostgreSQL gate's name.
-        #[arg(long, value_name = "NAME", default_value = "default")]
+        #[arg(long, value_name = "NAME", default_value = "deploy")]
         gate_name: String,
         /// How often the queue is read for the page.
         #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
