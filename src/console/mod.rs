@@ -21,7 +21,8 @@
 //! `jobwire::console`) with who made it.
 //!
 //! Pages never scan the queue: a sampler reads it every
-//! [`with_interval`](Console::with_interval) (2 s by default) and pages
+//! [`with_interval`](Console::with_interval) (2 s by default, or four
+//! times as long as the last read took, whichever is longer) and pages
 //! show the latest reading, so a million waiting jobs cost one count per
 //! interval, not one per request.
 //!
@@ -247,8 +248,9 @@ async fn sample(state: Weak<Shared>) {
         let Some(shared) = state.upgrade() else {
             return;
         };
+        let started = SystemTime::now();
         let reading = Reading {
-            at: SystemTime::now(),
+            at: started,
             waiting: shared.queue.waiting().await.map_err(|e| e.to_string()),
         };
         if let Ok(waiting) = &reading.waiting {
@@ -292,9 +294,12 @@ async fn sample(state: Weak<Shared>) {
             }
         }
         tick = tick.wrapping_add(1);
-        let interval = shared.interval;
+        // A count that takes long (a huge backlog) is not repeated at once:
+        // the sampler keeps the database at most a fifth busy.
+        let took = SystemTime::now().duration_since(started).unwrap_or_default();
+        let pause = shared.interval.max(took.saturating_mul(4));
         drop(shared);
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -491,7 +496,7 @@ async fn waiting_json(State(state): State<App>) -> Response {
 
 /// At most this many of a job's rows are read for the jobs page, oldest
 /// first, and filtered by version and place.
-const READ: usize = 1_000;
+const READ: usize = 500;
 
 async fn jobs(
     State(state): State<App>,
