@@ -31,11 +31,19 @@ struct Options {
 }
 
 fn options() -> Result<Options, Error> {
-    let mut options = Options { jobs: 1_000_000, requests: 200 };
+    let mut options = Options {
+        jobs: 1_000_000,
+        requests: 200,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--smoke" => options = Options { jobs: 10_000, requests: 30 },
+            "--smoke" => {
+                options = Options {
+                    jobs: 10_000,
+                    requests: 30,
+                }
+            }
             "--jobs" => options.jobs = args.next().ok_or("--jobs N")?.parse()?,
             "--requests" => options.requests = args.next().ok_or("--requests N")?.parse()?,
             // What cargo's harnesses pass.
@@ -67,7 +75,12 @@ async fn main() -> Result<(), Error> {
     let queue = Postgres::connect_with(connect.options([("search_path", schema)])).await?;
 
     let started = Instant::now();
-    let names = ["user.welcome", "user.confirmation", "billing.charge", "report.generate"];
+    let names = [
+        "user.welcome",
+        "user.confirmation",
+        "billing.charge",
+        "report.generate",
+    ];
     let versions = ["1.0.0", "1.1.0", "2.0.0"];
     let payloads: Vec<Vec<u8>> = (0..5_000)
         .map(|n| {
@@ -86,7 +99,11 @@ async fn main() -> Result<(), Error> {
         queue.enqueue_many(&batch).await?;
         enqueued += take;
     }
-    println!("enqueued {} jobs in {:.1} s", options.jobs, started.elapsed().as_secs_f64());
+    println!(
+        "enqueued {} jobs in {:.1} s",
+        options.jobs,
+        started.elapsed().as_secs_f64()
+    );
 
     // The read the sampler makes once per interval.
     let mut reads = Vec::new();
@@ -100,25 +117,49 @@ async fn main() -> Result<(), Error> {
 
     let app = Console::new(queue.clone()).router();
     // The first request reads the queue itself if the sampler has not yet.
-    let _ = app.clone().oneshot(Request::get("/").body(Body::empty())?).await?;
+    let _ = app
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty())?)
+        .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let routes = ["/console.css", "/", "/part/deploy", "/api/waiting", "/metrics", "/jobs?job=billing.charge&version=2.0.0", "/dead", "/gate"];
+    let routes = [
+        "/console.css",
+        "/",
+        "/part/deploy",
+        "/api/waiting",
+        "/metrics",
+        "/jobs?job=billing.charge&version=2.0.0",
+        "/dead",
+        "/gate",
+    ];
     let mut results = Vec::new();
     for route in routes {
         let mut times = Vec::with_capacity(options.requests);
         for _ in 0..options.requests {
             let at = Instant::now();
-            let response = app.clone().oneshot(Request::get(route).body(Body::empty())?).await?;
+            let response = app
+                .clone()
+                .oneshot(Request::get(route).body(Body::empty())?)
+                .await?;
             let _ = axum::body::to_bytes(response.into_body(), 64 << 20).await?;
             times.push(at.elapsed());
         }
         times.sort();
         results.push((route, quantile(&times, 0.5), quantile(&times, 0.99)));
     }
-    let base = results.first().map_or(Duration::from_micros(1), |r| r.1).max(Duration::from_micros(1));
-    println!("\n{} jobs waiting on PostgreSQL, {} requests per route, in process", options.jobs, options.requests);
-    println!("{:<44} {:>10} {:>10} {:>12}", "route", "p50 ms", "p99 ms", "p50 / css");
+    let base = results
+        .first()
+        .map_or(Duration::from_micros(1), |r| r.1)
+        .max(Duration::from_micros(1));
+    println!(
+        "\n{} jobs waiting on PostgreSQL, {} requests per route, in process",
+        options.jobs, options.requests
+    );
+    println!(
+        "{:<44} {:>10} {:>10} {:>12}",
+        "route", "p50 ms", "p99 ms", "p50 / css"
+    );
     for (route, p50, p99) in &results {
         println!(
             "{:<44} {:>10.3} {:>10.3} {:>12.1}",

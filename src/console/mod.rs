@@ -296,7 +296,9 @@ async fn sample(state: Weak<Shared>) {
         tick = tick.wrapping_add(1);
         // A count that takes long (a huge backlog) is not repeated at once:
         // the sampler keeps the database at most a fifth busy.
-        let took = SystemTime::now().duration_since(started).unwrap_or_default();
+        let took = SystemTime::now()
+            .duration_since(started)
+            .unwrap_or_default();
         let pause = shared.interval.max(took.saturating_mul(4));
         drop(shared);
         tokio::time::sleep(pause).await;

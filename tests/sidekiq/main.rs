@@ -21,6 +21,8 @@
 mod bad_input;
 #[cfg(feature = "redis")]
 mod busy;
+#[cfg(all(feature = "redis", feature = "web"))]
+mod console;
 #[cfg(feature = "redis")]
 mod dead_letters;
 #[cfg(feature = "redis")]
@@ -115,6 +117,11 @@ fn main() -> std::process::ExitCode {
         (
             "iteration::checkpoint_survives_kill",
             iteration::a_checkpoint_survives_kill_9_without_an_attempt,
+        ),
+        #[cfg(feature = "web")]
+        (
+            "console::dead_letters",
+            console::the_console_shows_and_requeues_sidekiqs_dead_letters,
         ),
     ])
 }
