@@ -223,6 +223,28 @@ impl AnyQueue {
         })
     }
 
+    /// How many jobs were ever enqueued, where the queue counts them (the
+    /// SQL queues' id sequence); `None` on Sidekiq's queue.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::any::AnyQueue) -> Result<(), jobwire::backend::any::AnyQueueError> {
+    /// if let Some(ever) = queue.enqueued_total().await? {
+    ///     println!("{ever} enqueued so far");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueued_total(&self) -> Result<Option<u64>, AnyQueueError> {
+        Ok(match self {
+            #[cfg(feature = "sqlite")]
+            AnyQueue::Sqlite(q) => Some(q.enqueued_total().await?),
+            #[cfg(feature = "postgres")]
+            AnyQueue::Postgres(q) => Some(q.enqueued_total().await?),
+            #[cfg(feature = "redis")]
+            AnyQueue::Sidekiq(_) => None,
+        })
+    }
+
     /// Which kind of queue this is: `SQLite`, `PostgreSQL` or `Sidekiq
     /// (Redis)`.
     ///

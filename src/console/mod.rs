@@ -239,6 +239,11 @@ struct Sample {
     ready: u64,
     dead: u64,
     oldest_ready_secs: f64,
+    /// Jobs ever enqueued, and all the queue holds now (dead letters
+    /// included): what finished between two readings is the difference of
+    /// the first less the difference of the second.
+    enqueued: Option<u64>,
+    held: u64,
 }
 
 /// Reads the queue every interval while the console lives.
@@ -253,6 +258,7 @@ async fn sample(state: Weak<Shared>) {
             at: started,
             waiting: shared.queue.waiting().await.map_err(|e| e.to_string()),
         };
+        let enqueued = shared.queue.enqueued_total().await.ok().flatten();
         if let Ok(waiting) = &reading.waiting {
             let of = |place: Place| {
                 waiting
@@ -278,6 +284,8 @@ async fn sample(state: Weak<Shared>) {
                     ready: of(Place::Ready),
                     dead: of(Place::DeadLettered),
                     oldest_ready_secs,
+                    enqueued,
+                    held: waiting.iter().map(|w| w.count).sum(),
                 });
             }
         }
@@ -846,7 +854,7 @@ async fn gate_open(
 
 async fn health(State(state): State<App>, headers: HeaderMap) -> Response {
     let mut body = String::new();
-    let (ready, dead, oldest) = match state.history.lock() {
+    let (ready, dead, oldest, finished) = match state.history.lock() {
         Ok(history) => (
             history
                 .iter()
@@ -860,9 +868,17 @@ async fn health(State(state): State<App>, headers: HeaderMap) -> Response {
                 .iter()
                 .map(|s| (s.at, s.oldest_ready_secs))
                 .collect::<Vec<_>>(),
+            throughput(&history),
         ),
         Err(_) => Default::default(),
     };
+    if let Some(finished) = finished {
+        body.push_str(&page::chart(
+            "chart-throughput",
+            "jobs finished per second",
+            &finished,
+        ));
+    }
     body.push_str(&page::chart("chart-ready", "jobs ready", &ready));
     body.push_str(&page::chart(
         "chart-latency",
@@ -895,6 +911,28 @@ async fn health(State(state): State<App>, headers: HeaderMap) -> Response {
         }
     }
     state.page("Health", &headers, &body)
+}
+
+/// Jobs finished per second between readings: those enqueued, less what
+/// the queue holds more than before. `None` when the queue does not count
+/// what it enqueued (Sidekiq's).
+fn throughput(history: &VecDeque<Sample>) -> Option<Vec<(SystemTime, f64)>> {
+    let mut points = Vec::with_capacity(history.len());
+    for (before, after) in history.iter().zip(history.iter().skip(1)) {
+        let (Some(was), Some(now)) = (before.enqueued, after.enqueued) else {
+            return None;
+        };
+        let secs = after
+            .at
+            .duration_since(before.at)
+            .map_or(0.0, |d| d.as_secs_f64());
+        if secs <= 0.0 {
+            continue;
+        }
+        let finished = now.saturating_sub(was) as f64 - (after.held as f64 - before.held as f64);
+        points.push((after.at, (finished / secs).max(0.0)));
+    }
+    Some(points)
 }
 
 /// The console's gauges, in Prometheus's text format: queue depth per

@@ -170,6 +170,29 @@ async fn a_person_reads_the_deploy_requeues_a_dead_letter_and_moves_the_gate() {
     }
     screenshot(&client, "deploy").await;
 
+    // Live: a job enqueued now shows up without a reload (the marker set
+    // on this page survives).
+    client
+        .execute("window.jobwireMarker = 42; return null;", vec![])
+        .await
+        .expect("runs a script");
+    queue
+        .enqueue(jobwire::backend::Enqueue::new(
+            br#"{"job":"live.update","version":"9.9.9","args":{}}"#,
+        ))
+        .await
+        .expect("enqueues");
+    text_when(&client, "#drain", |t| t.contains("live.update")).await;
+    let marker = client
+        .execute("return window.jobwireMarker;", vec![])
+        .await
+        .expect("runs a script");
+    assert_eq!(
+        marker,
+        serde_json::json!(42),
+        "the table changed without a reload"
+    );
+
     // No markup from a payload runs: no alert opened, the text is shown.
     client
         .goto(&format!("{base}/dead"))

@@ -126,3 +126,62 @@ async fn the_jobs_page_shows_each_jobs_header_envelope_and_last_error() {
         "each row links to its jobs: {page}"
     );
 }
+
+/// The peak of the chart `id` on a health page, from its caption.
+fn peak(page: &str, id: &str) -> Option<f64> {
+    let at = page.find(&format!(r#"id="{id}""#))?;
+    let caption = &page[..at];
+    let caption = &caption[caption.rfind("<figcaption>")?..];
+    caption
+        .split("peak ")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn the_health_page_charts_what_finished_and_what_waits() {
+    use jobwire::backend::{Backend, ClaimRequest, Settlement};
+    let (queue, _dir) = busy_queue("health").await;
+    let app = Console::new(queue.clone())
+        .with_interval(std::time::Duration::from_millis(100))
+        .router();
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    let claims = queue
+        .claim(&ClaimRequest::new(
+            &["default"],
+            3,
+            std::time::Duration::from_secs(30),
+            "t",
+        ))
+        .await
+        .expect("claims");
+    assert_eq!(claims.len(), 3, "the three ready user.welcome jobs");
+    for claim in &claims {
+        queue
+            .settle(&claim.key, (), Settlement::Ack)
+            .await
+            .expect("acknowledges");
+    }
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = call(&app, get("/health")).await.1;
+        if peak(&page, "chart-throughput").is_some_and(|p| p > 0.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        peak(&page, "chart-throughput").is_some_and(|p| p > 0.0),
+        "three jobs finished: {page}"
+    );
+    assert_eq!(
+        peak(&page, "chart-ready"),
+        Some(3.0),
+        "three were ready: {page}"
+    );
+    assert_eq!(peak(&page, "chart-dead"), Some(4.0), "{page}");
+    assert!(page.contains(r#"id="chart-latency""#));
+}

@@ -521,6 +521,25 @@ impl Postgres {
         Ok(moved == 1)
     }
 
+    /// How many jobs were ever enqueued on this queue (the id sequence's
+    /// last value; a requeued dead letter counts again): with the number
+    /// waiting, what the console's throughput chart is drawn from.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::postgres::Postgres) -> Result<(), sqlx::Error> {
+    /// let ever = queue.enqueued_total().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueued_total(&self) -> Result<u64, sqlx::Error> {
+        let last: i64 = sqlx::query_scalar(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM jobwire_jobs_id_seq",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(last).unwrap_or(0))
+    }
+
     /// The jobs in the queue, oldest first, at most `limit`; only `job`'s
     /// (by name as stored) when given.
     ///

@@ -299,6 +299,24 @@ impl Sqlite {
         Ok(moved == 1)
     }
 
+    /// How many jobs were ever enqueued on this queue (the id sequence's
+    /// last value; a requeued dead letter counts again): with the number
+    /// waiting, what the console's throughput chart is drawn from.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: jobwire::backend::sqlite::Sqlite) -> Result<(), sqlx::Error> {
+    /// let ever = queue.enqueued_total().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueued_total(&self) -> Result<u64, sqlx::Error> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'jobwire_jobs'")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(seq.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
     /// The jobs in the queue, oldest first, at most `limit`; only `job`'s
     /// (by name as stored) when given. Rows are input: text that is not
     /// UTF-8 reads as `None` (or with U+FFFD), never as an error.
