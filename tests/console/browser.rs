@@ -11,6 +11,25 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Faxes sent by the worker after their requeue.
+static FAXES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The job the dead-lettered faxes are, back in a release that reads them.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Fax {}
+
+impl jobwire::Job for Fax {
+    const NAME: &'static str = "user.welcome_fax";
+    const VERSION: semver::Version = semver::Version::new(1, 1, 0);
+    type Previous = jobwire::NoPrevious;
+    type State = ();
+    type Data = ();
+    async fn perform(self, _: &mut jobwire::Context<'_>) -> Result<(), jobwire::HandlerError> {
+        FAXES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 /// A child process stopped when the test ends, however it ends.
 struct Stopped(Child);
 
@@ -213,6 +232,22 @@ async fn a_person_reads_the_deploy_requeues_a_dead_letter_and_moves_the_gate() {
     );
     screenshot(&client, "dead-letters").await;
 
+    // A change without signing in is refused, even from the page itself.
+    let key = queue.dead_letters().await.expect("reads")[0].key();
+    let status = client
+        .execute(
+            &format!("return fetch('/dead/{key}/discard', {{method: 'POST', headers: {{'content-type': 'application/x-www-form-urlencoded'}}, body: ''}}).then(r => r.status);"),
+            vec![],
+        )
+        .await
+        .expect("posts from the page");
+    assert_eq!(status, serde_json::json!(401), "refused without the token");
+    assert_eq!(
+        queue.dead_letters().await.expect("reads").len(),
+        4,
+        "nothing was discarded"
+    );
+
     // A wrong token is refused; the right one signs in.
     client
         .goto(&format!("{base}/signin"))
@@ -305,6 +340,36 @@ async fn a_person_reads_the_deploy_requeues_a_dead_letter_and_moves_the_gate() {
     assert!(
         claims.iter().any(|c| c.payload == SCRIPT.as_bytes()),
         "a worker gets the requeued bytes, unchanged"
+    );
+
+    // Requeue every 1.x fax by filter, and a worker performs them.
+    client
+        .goto(&format!("{base}/dead?job=user.welcome_fax&version=1.x"))
+        .await
+        .expect("opens the filtered dead letters");
+    text_when(&client, "#dead-count", |t| t.starts_with("2 of")).await;
+    client
+        .find(Locator::Id("requeue-all"))
+        .await
+        .expect("requeue these")
+        .click()
+        .await
+        .expect("clicks");
+    text_when(&client, "#notice", |t| {
+        t.contains("2 dead letters requeued")
+    })
+    .await;
+    let router = jobwire::Router::builder()
+        .job::<Fax>()
+        .build()
+        .expect("a router");
+    let report = jobwire::worker::Worker::new(queue.clone(), router)
+        .drain()
+        .await;
+    assert_eq!(
+        FAXES.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "{report}"
     );
 
     // Close and open the gate.
