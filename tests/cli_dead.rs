@@ -3,8 +3,11 @@
 //! the command's exit codes; and every command the README documents
 //! answers `--help`.
 
+#[path = "support/settle.rs"]
+mod settle;
+
 use jobwire::backend::sqlite::Sqlite;
-use jobwire::backend::{Backend, ClaimRequest, Enqueue, Settlement};
+use jobwire::backend::{Backend, ClaimRequest, Settlement};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -12,31 +15,16 @@ const TEXT: &[u8] = br#"{"job":"user.welcome_fax","version":"1.0.0","args":{}}"#
 const BINARY: &[u8] = b"\xff\x00{\x80";
 
 async fn dead_lettered(queue: &Sqlite, payload: &[u8]) {
-    queue
-        .enqueue(Enqueue::new(payload))
-        .await
-        .expect("enqueues");
-    let claims = queue
-        .claim(&ClaimRequest::new(
-            &["default"],
-            1,
-            Duration::from_secs(30),
-            "t",
-        ))
-        .await
-        .expect("claims");
-    let key = &claims.first().expect("a claim").key;
-    queue
-        .settle(
-            key,
-            (),
-            Settlement::DeadLetter {
-                reason: "no release knows it",
-                payload: None,
-            },
-        )
-        .await
-        .expect("dead-letters");
+    let reason = "no release knows it";
+    settle::settled(
+        queue,
+        payload,
+        Settlement::DeadLetter {
+            reason,
+            payload: None,
+        },
+    )
+    .await;
 }
 
 fn jobwire(args: &[&str]) -> Output {

@@ -4,6 +4,8 @@
 //! upcaster, alias or job go?" from the queue and the window's manifests,
 //! with an exit code a CI step can use.
 
+#[path = "support/settle.rs"]
+mod settle;
 #[cfg(feature = "postgres")]
 mod support;
 
@@ -28,25 +30,7 @@ fn scratch(test: &str) -> PathBuf {
 
 /// Enqueues one payload, claims it and settles it as `settlement`.
 async fn settled<B: Backend>(queue: &B, job: &str, version: &str, settlement: Settlement<'_>) {
-    queue
-        .enqueue(Enqueue::new(&envelope(job, version)))
-        .await
-        .expect("enqueues");
-    let claims = queue
-        .claim(&ClaimRequest::new(
-            &["default"],
-            1,
-            Duration::from_secs(30),
-            "test",
-        ))
-        .await
-        .expect("claims");
-    assert_eq!(claims.len(), 1);
-    let key = &claims[0].key;
-    queue
-        .settle(key, queue.lend(key), settlement)
-        .await
-        .expect("settles");
+    settle::settled(queue, &envelope(job, version), settlement).await;
 }
 
 /// A queue with payloads in every place.

@@ -478,20 +478,7 @@ async fn waiting_json(State(state): State<App>) -> Response {
     let reading = state.reading().await;
     match reading.waiting {
         Ok(waiting) => {
-            let rows: Vec<serde_json::Value> = waiting
-                .iter()
-                .map(|w| {
-                    serde_json::json!({
-                        "job": w.job,
-                        "version": w.version.as_ref().map(ToString::to_string),
-                        "place": w.place.to_string(),
-                        "count": w.count,
-                        "oldest_enqueued_at": w.oldest_enqueued_at
-                            .and_then(|at| at.duration_since(SystemTime::UNIX_EPOCH).ok())
-                            .map(|d| d.as_secs_f64()),
-                    })
-                })
-                .collect();
+            let rows: Vec<serde_json::Value> = waiting.iter().map(Waiting::to_json).collect();
             Json(rows).into_response()
         }
         Err(error) => (

@@ -125,6 +125,30 @@ pub struct Waiting {
 }
 
 impl Waiting {
+    /// The row as JSON, as `jobwire drain --json` and the console's
+    /// `/api/waiting` print it: `job` and `version` (`null` when
+    /// unreadable), `place` as the table writes it, `count`, and
+    /// `oldest_enqueued_at` in seconds since the Unix epoch.
+    ///
+    /// ```
+    /// use jobwire::drain::{Place, Waiting};
+    /// let w = Waiting::new("user.welcome", semver::Version::new(2, 1, 0), Place::Ready, 12);
+    /// assert_eq!(w.to_json()["count"], 12);
+    /// assert_eq!(w.to_json()["place"], "ready");
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "job": self.job,
+            "version": self.version.as_ref().map(ToString::to_string),
+            "place": self.place.to_string(),
+            "count": self.count,
+            "oldest_enqueued_at": self
+                .oldest_enqueued_at
+                .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
+        })
+    }
+
     /// `count` payloads of `job` at `version`, waiting in `place`.
     ///
     /// ```

@@ -101,6 +101,23 @@ async fn text_when(client: &Client, css: &str, wanted: impl Fn(&str) -> bool) ->
     panic!("`{css}` never showed what was expected; last: {last:?}");
 }
 
+/// Fills in the sign-in form as ann, with `token`, and sends it.
+async fn sign_in(client: &Client, base: &str, token: &str) {
+    client
+        .goto(&format!("{base}/signin"))
+        .await
+        .expect("opens sign-in");
+    for (field, text) in [("who", "ann"), ("token", token)] {
+        let input = client.find(Locator::Id(field)).await.expect(field);
+        input.send_keys(text).await.expect("types");
+    }
+    let button = client
+        .find(Locator::Id("signin-button"))
+        .await
+        .expect("the button");
+    button.click().await.expect("clicks");
+}
+
 async fn text_of(client: &Client, css: &str) -> String {
     text_when(client, css, |_| true).await
 }
@@ -249,57 +266,10 @@ async fn a_person_reads_the_deploy_requeues_a_dead_letter_and_moves_the_gate() {
     );
 
     // A wrong token is refused; the right one signs in.
-    client
-        .goto(&format!("{base}/signin"))
-        .await
-        .expect("opens sign-in");
-    client
-        .find(Locator::Id("who"))
-        .await
-        .expect("who")
-        .send_keys("ann")
-        .await
-        .expect("types");
-    client
-        .find(Locator::Id("token"))
-        .await
-        .expect("token")
-        .send_keys("wrong")
-        .await
-        .expect("types");
-    client
-        .find(Locator::Id("signin-button"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("clicks");
+    sign_in(&client, &base, "wrong").await;
     text_when(&client, "#notice", |t| t.contains("refused")).await;
-    client
-        .goto(&format!("{base}/signin"))
-        .await
-        .expect("opens sign-in");
-    client
-        .find(Locator::Id("who"))
-        .await
-        .expect("who")
-        .send_keys("ann")
-        .await
-        .expect("types");
-    client
-        .find(Locator::Id("token"))
-        .await
-        .expect("token")
-        .send_keys("s3cret")
-        .await
-        .expect("types");
-    client
-        .find(Locator::Id("signin-button"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("clicks");
+    sign_in(&client, &base, "s3cret").await;
+    text_when(&client, "header .who", |t| t.contains("signed in as ann")).await;
     text_when(&client, "header .who", |t| t.contains("signed in as ann")).await;
 
     // Requeue the `<script>` dead letter: its bytes go back untouched.

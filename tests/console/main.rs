@@ -20,3 +20,5 @@ mod safety;
 #[path = "../support/postgres.rs"]
 mod schema;
 mod seed;
+#[path = "../support/settle.rs"]
+mod settle;

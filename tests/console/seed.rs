@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
 use jobwire::backend::sqlite::Sqlite;
-use jobwire::backend::{Backend, ClaimRequest, Enqueue, Settlement, Wait};
+use jobwire::backend::{Backend, Enqueue, Settlement, Wait};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use tower::ServiceExt;
@@ -25,27 +25,7 @@ pub fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-async fn settled<B: Backend>(queue: &B, payload: &[u8], settlement: Settlement<'_>) {
-    queue
-        .enqueue(Enqueue::new(payload))
-        .await
-        .expect("enqueues");
-    let claims = queue
-        .claim(&ClaimRequest::new(
-            &["default"],
-            1,
-            Duration::from_secs(30),
-            "seed",
-        ))
-        .await
-        .expect("claims");
-    assert_eq!(claims.len(), 1, "the seeded row is claimed");
-    let key = &claims[0].key;
-    queue
-        .settle(key, queue.lend(key), settlement)
-        .await
-        .expect("settles");
-}
+use super::settle::settled;
 
 /// A queue with rows ready, scheduled, deferred, retrying, interrupted and
 /// dead-lettered (one of them carrying `<script>`, one not UTF-8).

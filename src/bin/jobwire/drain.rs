@@ -46,7 +46,7 @@ pub fn main(
         if json {
             println!(
                 "{}",
-                serde_json::Value::Array(waiting.iter().map(row).collect())
+                serde_json::Value::Array(waiting.iter().map(Waiting::to_json).collect())
             );
         } else {
             print_table(&waiting);
@@ -77,19 +77,6 @@ pub fn main(
 fn misuse(message: &str) -> ExitCode {
     note!("jobwire drain: {message} (see `jobwire drain --help`)");
     ExitCode::from(2)
-}
-
-/// One row of the table, for `--json`.
-fn row(w: &Waiting) -> serde_json::Value {
-    serde_json::json!({
-        "job": w.job,
-        "version": w.version.as_ref().map(ToString::to_string),
-        "place": w.place.to_string(),
-        "count": w.count,
-        "oldest_enqueued_at": w.oldest_enqueued_at
-            .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs_f64()),
-    })
 }
 
 fn print_table(waiting: &[Waiting]) {
