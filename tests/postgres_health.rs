@@ -128,17 +128,7 @@ async fn a_pinned_horizon_is_named_and_its_dead_rows_are_seen() {
     let clean = queue.health().await.expect("reads the health").claim;
 
     // A session that pins the horizon: an open transaction with an xid.
-    let mut holder = sqlx::PgConnection::connect(&schema.url)
-        .await
-        .expect("connects");
-    sqlx::query("BEGIN")
-        .execute(&mut holder)
-        .await
-        .expect("begins");
-    sqlx::query("SELECT txid_current()")
-        .execute(&mut holder)
-        .await
-        .expect("takes an xid");
+    let mut holder = schema.pin_the_horizon().await;
 
     // Churn it cannot reclaim: 5,000 jobs enqueued and gone.
     let payloads: Vec<Enqueue<'_>> = (0..5_000).map(|_| Enqueue::new(PAYLOAD)).collect();

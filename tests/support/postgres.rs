@@ -1,6 +1,7 @@
 //! A schema of a test's own on the PostgreSQL server the tests are pointed
 //! at (`JOBWIRE_POSTGRES_URL`). Never a silent skip: a run with the
 //! `postgres` feature and without the variable fails here.
+#![allow(dead_code)]
 
 use jobwire::backend::postgres::Postgres;
 use sqlx::postgres::PgConnectOptions;
@@ -40,6 +41,25 @@ impl Schema {
     /// The queue, in this schema.
     pub async fn queue(&self) -> Postgres {
         Postgres::connect_with(self.options()).await.expect("opens")
+    }
+
+    /// A session holding an open transaction with an xid: while it lives,
+    /// VACUUM reclaims nothing in the cluster (a pinned horizon, as a
+    /// forgotten `BEGIN` or a long report makes one).
+    pub async fn pin_the_horizon(&self) -> sqlx::PgConnection {
+        use sqlx::Connection;
+        let mut holder = sqlx::PgConnection::connect(&self.url)
+            .await
+            .expect("connects");
+        sqlx::query("BEGIN")
+            .execute(&mut holder)
+            .await
+            .expect("begins");
+        sqlx::query("SELECT txid_current()")
+            .execute(&mut holder)
+            .await
+            .expect("takes an xid");
+        holder
     }
 
     /// Drops the schema and everything in it.
