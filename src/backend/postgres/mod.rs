@@ -160,6 +160,30 @@ impl Postgres {
            AND j.state = 'running'
          RETURNING j.id";
 
+    /// The console's listing of jobs ([`jobs`](Self::jobs)), for `EXPLAIN`:
+    /// `$1` a job name or `NULL`, `$2` the limit. It reads each segment's
+    /// primary key in order and stops at the limit, whatever the backlog,
+    /// then sorts those few rows.
+    ///
+    /// ```
+    /// assert!(jobwire::backend::postgres::Postgres::JOBS.contains("ORDER BY id LIMIT"));
+    /// ```
+    pub const JOBS: &'static str =
+        "SELECT j.id, j.queue, j.job, j.version, j.payload, j.state, j.wait,
+                j.run_at > now() AS later, j.attempt, j.defers,
+                (EXTRACT(EPOCH FROM j.enqueued_at) * 1000)::BIGINT AS enqueued_at,
+                (EXTRACT(EPOCH FROM j.first_seen) * 1000)::BIGINT AS first_seen,
+                (EXTRACT(EPOCH FROM j.run_at) * 1000)::BIGINT AS run_at,
+                j.last_error, j.worker
+         FROM jobwire_rotation AS r
+         CROSS JOIN LATERAL generate_series(0, r.segments - 1) AS s(n)
+         CROSS JOIN LATERAL (
+             SELECT * FROM jobwire_jobs
+             WHERE segment = s.n AND ($1::TEXT IS NULL OR job = $1)
+             ORDER BY id LIMIT $2
+         ) AS j
+         ORDER BY j.id LIMIT $2";
+
     /// Connects to the database at `url`, applies the schema and starts
     /// listening for work.
     ///
@@ -556,19 +580,11 @@ impl Postgres {
         job: Option<&str>,
         limit: usize,
     ) -> Result<Vec<QueuedJob>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT id, queue, job, version, payload, state, wait, run_at > now() AS later,
-                    attempt, defers,
-                    (EXTRACT(EPOCH FROM enqueued_at) * 1000)::BIGINT AS enqueued_at,
-                    (EXTRACT(EPOCH FROM first_seen) * 1000)::BIGINT AS first_seen,
-                    (EXTRACT(EPOCH FROM run_at) * 1000)::BIGINT AS run_at,
-                    last_error, worker
-             FROM jobwire_jobs WHERE $1::TEXT IS NULL OR job = $1 ORDER BY id LIMIT $2",
-        )
-        .bind(job)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(Self::JOBS)
+            .bind(job)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 let time = |column: &str| -> Result<Option<SystemTime>, sqlx::Error> {
