@@ -161,28 +161,32 @@ impl Postgres {
          RETURNING j.id";
 
     /// The console's listing of jobs ([`jobs`](Self::jobs)), for `EXPLAIN`:
-    /// `$1` a job name or `NULL`, `$2` the limit. It reads each segment's
-    /// primary key in order and stops at the limit, whatever the backlog,
-    /// then sorts those few rows.
+    /// `$1` a job name or `NULL`, `$2` the limit. Run after
+    /// [`JOBS_PLAN`](Self::JOBS_PLAN) in the same transaction, it merges the
+    /// segments' primary keys in order and stops at the limit, whatever the
+    /// backlog.
     ///
     /// ```
     /// assert!(jobwire::backend::postgres::Postgres::JOBS.contains("ORDER BY id LIMIT"));
     /// ```
-    pub const JOBS: &'static str =
-        "SELECT j.id, j.queue, j.job, j.version, j.payload, j.state, j.wait,
-                j.run_at > now() AS later, j.attempt, j.defers,
-                (EXTRACT(EPOCH FROM j.enqueued_at) * 1000)::BIGINT AS enqueued_at,
-                (EXTRACT(EPOCH FROM j.first_seen) * 1000)::BIGINT AS first_seen,
-                (EXTRACT(EPOCH FROM j.run_at) * 1000)::BIGINT AS run_at,
-                j.last_error, j.worker
-         FROM jobwire_rotation AS r
-         CROSS JOIN LATERAL generate_series(0, r.segments - 1) AS s(n)
-         CROSS JOIN LATERAL (
-             SELECT * FROM jobwire_jobs
-             WHERE segment = s.n AND ($1::TEXT IS NULL OR job = $1)
-             ORDER BY id LIMIT $2
-         ) AS j
-         ORDER BY j.id LIMIT $2";
+    pub const JOBS: &'static str = "SELECT id, queue, job, version, payload, state, wait,
+                run_at > now() AS later, attempt, defers,
+                (EXTRACT(EPOCH FROM enqueued_at) * 1000)::BIGINT AS enqueued_at,
+                (EXTRACT(EPOCH FROM first_seen) * 1000)::BIGINT AS first_seen,
+                (EXTRACT(EPOCH FROM run_at) * 1000)::BIGINT AS run_at,
+                last_error, worker
+         FROM jobwire_jobs WHERE $1::TEXT IS NULL OR job = $1 ORDER BY id LIMIT $2";
+
+    /// What [`JOBS`](Self::JOBS) runs after, in its transaction: without a
+    /// sort, the planner reads each segment's key in order (a merge of
+    /// index scans) instead of reading the whole backlog to sort it, which
+    /// it prefers on tables it has no statistics for (measured: 0.8 ms
+    /// against 46 ms for 200,000 jobs).
+    ///
+    /// ```
+    /// assert!(jobwire::backend::postgres::Postgres::JOBS_PLAN.starts_with("SET LOCAL"));
+    /// ```
+    pub const JOBS_PLAN: &'static str = "SET LOCAL enable_sort = off";
 
     /// Connects to the database at `url`, applies the schema and starts
     /// listening for work.
@@ -580,11 +584,14 @@ impl Postgres {
         job: Option<&str>,
         limit: usize,
     ) -> Result<Vec<QueuedJob>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(Self::JOBS_PLAN).execute(&mut *tx).await?;
         let rows = sqlx::query(Self::JOBS)
             .bind(job)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         rows.iter()
             .map(|row| {
                 let time = |column: &str| -> Result<Option<SystemTime>, sqlx::Error> {
