@@ -195,10 +195,12 @@ async fn a_pinned_horizon_leaves_a_bounded_number_of_dead_tuples() {
     );
     assert_eq!(peaks.len(), BATCHES as usize);
     // Each batch's claims and acknowledgements leave two dead tuples a job
-    // until their segment is emptied: the peak stays within two batches'
-    // worth, however many jobs went through.
+    // until their segment is emptied: the peak stays within a few batches'
+    // worth, however many jobs went through. Three, not two: on a loaded
+    // machine a turn can come a batch late (CI saw 8,821 once, against
+    // 8,000); a single table reaches 200,000 here.
     assert!(
-        peaks.iter().all(|&dead| dead <= 2 * 2 * i64::from(BATCH)),
+        peaks.iter().all(|&dead| dead <= 3 * 2 * i64::from(BATCH)),
         "dead tuples are bounded by the segments' size, not the jobs done: {peaks:?}"
     );
     let dead: i64 = figures.iter().map(|f| f.2).sum();
