@@ -26,15 +26,8 @@ async fn plan(
     pool: &sqlx::PgPool,
     explain: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
 ) -> Vec<Value> {
-    use sqlx::Row;
-    let row = explain.fetch_one(pool).await.expect("explains");
-    let text: Value = row
-        .try_get::<sqlx::types::Json<Value>, _>(0)
-        .expect("a JSON plan")
-        .0;
-    let mut out = Vec::new();
-    nodes(&text[0]["Plan"], &mut out);
-    out
+    let mut conn = pool.acquire().await.expect("a connection");
+    plan_in(&mut conn, explain).await
 }
 
 /// The plan of an `EXPLAIN` run on `conn` (inside a transaction).
