@@ -35,8 +35,22 @@ impl Visit for Fields<'_> {
 
 impl Capture {
     /// Runs `f` with this subscriber as the default.
+    ///
+    /// `tracing` caches each callsite's interest. While only one dispatcher
+    /// is registered it asks *the registering thread's* default, so a
+    /// callsite first hit by a parallel test with no subscriber is cached as
+    /// "never" for every thread, and this capture would see nothing (seen in
+    /// CI as an empty capture). A second dispatcher that lives for the whole
+    /// test binary makes `tracing` ask every live dispatcher instead, and the
+    /// rebuild inside closes the window in which a registration that started
+    /// earlier could still store the stale answer.
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
-        tracing::subscriber::with_default(self.clone(), f)
+        static KEEPER: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        KEEPER.get_or_init(|| tracing::Dispatch::new(Keeper));
+        tracing::subscriber::with_default(self.clone(), || {
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        })
     }
 
     pub fn spans(&self) -> Vec<Captured> {
@@ -87,6 +101,27 @@ impl Subscriber for Capture {
             events.push(captured);
         }
     }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+/// A dispatcher that is never anyone's default: it only keeps `tracing` from
+/// caching a callsite's interest from one thread's point of view.
+struct Keeper;
+
+impl Subscriber for Keeper {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, _: &Event<'_>) {}
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}
 }
