@@ -156,5 +156,32 @@ fn every_command_answers_help_and_version() {
         readme.contains(help.trim_end()),
         "the README shows `jobwire --help` as it is:\n{help}"
     );
+    for command in [
+        "check",
+        "release",
+        "gate",
+        "drain",
+        "health",
+        "dead",
+        "dead list",
+        "dead show",
+        "dead requeue",
+        "dead discard",
+        "serve",
+        "completions",
+    ] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("-h");
+        let out = jobwire(&args);
+        let help = String::from_utf8_lossy(&out.stdout);
+        let shown = format!(
+            "`jobwire {command} -h`:\n\n```text\n{}\n```",
+            help.trim_end()
+        );
+        assert!(
+            readme.contains(&shown),
+            "the README shows `jobwire {command} -h` as it is:\n{help}"
+        );
+    }
     assert_eq!(jobwire(&["no-such-command"]).status.code(), Some(2));
 }

@@ -84,7 +84,12 @@ enum Command {
         #[command(flatten)]
         queue: QueueArgs,
         /// The released manifests in DIR and DIR/current.json (see `jobwire release`).
-        #[arg(long, value_name = "DIR", env = "JOBWIRE_MANIFESTS")]
+        #[arg(
+            long,
+            value_name = "DIR",
+            env = "JOBWIRE_MANIFESTS",
+            hide_env_values = true
+        )]
         manifests: Option<PathBuf>,
         /// One JSON document instead of a table.
         #[arg(long)]
@@ -97,7 +102,7 @@ enum Command {
     /// depth; exit code 1 when a warning was given.
     Health {
         /// The queue's database; a search_path in the URL's options picks the schema.
-        #[arg(long, value_name = "URL", env = "DATABASE_URL")]
+        #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
         postgres: Option<String>,
         /// One JSON object: the figures and the warnings.
         #[arg(long)]
@@ -125,6 +130,7 @@ enum Command {
             long,
             value_name = "ADDR",
             env = "JOBWIRE_LISTEN",
+            hide_env_values = true,
             default_value = "127.0.0.1:8080"
         )]
         listen: String,
@@ -132,18 +138,29 @@ enum Command {
         #[arg(long, env = "JOBWIRE_TOKEN", hide_env_values = true)]
         token: Option<String>,
         /// The deploy window's manifests, for the deploy view's questions.
-        #[arg(long, value_name = "DIR", env = "JOBWIRE_MANIFESTS")]
+        #[arg(
+            long,
+            value_name = "DIR",
+            env = "JOBWIRE_MANIFESTS",
+            hide_env_values = true
+        )]
         manifests: Option<PathBuf>,
         /// A file gate to show, and close and open.
         #[arg(
             long,
             value_name = "PATH",
             env = "JOBWIRE_GATE_FILE",
+            hide_env_values = true,
             conflicts_with = "gate_postgres"
         )]
         gate_file: Option<PathBuf>,
         /// A PostgreSQL gate to show, and close and open.
-        #[arg(long, value_name = "URL", env = "JOBWIRE_GATE_POSTGRES")]
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "JOBWIRE_GATE_POSTGRES",
+            hide_env_values = true
+        )]
         gate_postgres: Option<String>,
         /// The PostgreSQL gate's name.
         #[arg(long, value_name = "NAME", default_value = "deploy")]
@@ -165,13 +182,28 @@ enum Command {
 #[group(multiple = false)]
 struct QueueArgs {
     /// A SQLite queue's file.
-    #[arg(long, value_name = "PATH", env = "JOBWIRE_SQLITE")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "JOBWIRE_SQLITE",
+        hide_env_values = true
+    )]
     sqlite: Option<PathBuf>,
     /// A PostgreSQL queue (a search_path in the URL's options picks the schema).
-    #[arg(long, value_name = "URL", env = "JOBWIRE_POSTGRES")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "JOBWIRE_POSTGRES",
+        hide_env_values = true
+    )]
     postgres: Option<String>,
     /// Sidekiq's queue on Redis (redis://host:port/db).
-    #[arg(long, value_name = "URL", env = "JOBWIRE_REDIS")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "JOBWIRE_REDIS",
+        hide_env_values = true
+    )]
     redis: Option<String>,
 }
 
