@@ -10,13 +10,18 @@
 //!   dispatched through a router, with checkpoints every 1 ms to a
 //!   checkpoint that keeps the last one). Rounds alternate the order; the
 //!   table gives each one's median and the ratio, measured in this run.
+//!   A third side makes a batch of 100 ids the item (`Item = Range<u64>`),
+//!   as the iteration module advises for trivial items: the loop's
+//!   per-item cost is then paid once per 100 ids.
 //! - **Resuming.** One run of 10,000 items resumed at item 0, and at item
 //!   990,000: the same cost, because the cursor is a position and nothing
 //!   is rescanned.
 //!
 //! For exact instruction counts, run one side under callgrind:
 //! `valgrind --tool=callgrind target/release/deps/iteration-* --only plain`
-//! (or `--only jobwire`).
+//! (or `--only jobwire`, or `--only chunked`). `--only fresh --repeat N` and
+//! `--only resumed --repeat N` run N one-item runs from the start or from a
+//! checkpoint: the difference is what resuming costs.
 //!
 //! A benchmark, not a test: it asserts nothing about time.
 
@@ -93,6 +98,58 @@ impl Iterate for Trivial {
         ctx: &mut Context<'_, Arc<AtomicU64>>,
     ) -> Result<(), HandlerError> {
         work(n, ctx.state());
+        Ok(())
+    }
+}
+
+/// How many ids one item of [`Chunked`] carries.
+const CHUNK: u64 = 100;
+
+/// [`Trivial`]'s work with a batch of ids for the item.
+#[derive(Serialize, Deserialize)]
+struct Chunked {
+    to: u64,
+}
+
+impl Job for Chunked {
+    const NAME: &'static str = "bench.chunked";
+    const VERSION: Version = Version::new(1, 0, 0);
+    type Previous = NoPrevious;
+    type State = Arc<AtomicU64>;
+    type Data = ();
+    async fn perform(self, ctx: &mut Context<'_, Arc<AtomicU64>>) -> Result<(), HandlerError> {
+        iterate(self, ctx).await
+    }
+}
+
+impl Iterate for Chunked {
+    /// The first id not done.
+    type Cursor = u64;
+    type Item = std::ops::Range<u64>;
+    const CHECKPOINT_EVERY: Duration = Duration::from_millis(1);
+    async fn next_items(
+        &self,
+        after: Option<&u64>,
+        _: &mut Context<'_, Arc<AtomicU64>>,
+    ) -> Result<Vec<(std::ops::Range<u64>, u64)>, HandlerError> {
+        let from = after.copied().unwrap_or(0);
+        let to = self.to.min(from + BATCH);
+        Ok((from..to)
+            .step_by(CHUNK as usize)
+            .map(|start| {
+                let end = (start + CHUNK).min(to);
+                (start..end, end)
+            })
+            .collect())
+    }
+    async fn each(
+        &self,
+        ids: std::ops::Range<u64>,
+        ctx: &mut Context<'_, Arc<AtomicU64>>,
+    ) -> Result<(), HandlerError> {
+        for n in ids {
+            work(n, ctx.state());
+        }
         Ok(())
     }
 }
@@ -184,9 +241,11 @@ fn main() -> Result<(), Error> {
     let total = Arc::new(AtomicU64::new(0));
     let router = Router::builder()
         .iterable::<Trivial>()
+        .iterable::<Chunked>()
         .state(Arc::clone(&total))
         .build()?;
     let payload = Producer::default().seal(&Trivial { to: items })?;
+    let chunked = Producer::default().seal(&Chunked { to: items })?;
     let keep = Arc::new(Keep::default());
 
     match value("--only").as_deref() {
@@ -198,29 +257,59 @@ fn main() -> Result<(), Error> {
             jobwire(&router, &payload, &keep)?;
             return Ok(());
         }
+        Some("chunked") => {
+            jobwire(&router, &chunked, &keep)?;
+            return Ok(());
+        }
+        // One run of one item, `--repeat` times, from the start or resumed
+        // at item 500,000: under callgrind, the difference divided by the
+        // repeats is what reading a checkpoint costs.
+        Some(from @ ("fresh" | "resumed")) => {
+            let repeat: u64 = value("--repeat").map_or(Ok(1), |v| v.parse())?;
+            let bytes = if from == "fresh" {
+                payload.clone()
+            } else {
+                let at = items / 2;
+                rewrite_progress(
+                    &payload,
+                    &Progress::new(Some(at.to_string().into()), at, 0, 0),
+                )?
+            };
+            for _ in 0..repeat {
+                let outcome =
+                    router.dispatch_blocking(&bytes, &mut Delivery::new().with_item_budget(1));
+                if !matches!(outcome, Outcome::Interrupted(_)) {
+                    return Err(format!("{outcome:?}").into());
+                }
+            }
+            return Ok(());
+        }
         _ => {}
     }
 
     println!("\n{items} items in batches of {BATCH}, {rounds} rounds (median of each)");
-    println!("| an item's own work | plain loop, million items/s | jobwire, million items/s | throughput ratio |");
-    println!("| --- | ---: | ---: | ---: |");
+    println!("| an item's own work | plain loop, million items/s | jobwire, million items/s | throughput ratio | jobwire, {CHUNK} ids an item, million ids/s | its ratio |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for spin in [0, 16, 64, 256] {
         SPIN.store(spin, Ordering::Relaxed);
-        let (mut plains, mut jobwires) = (Vec::new(), Vec::new());
+        let (mut plains, mut jobwires, mut chunks) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             if round % 2 == 0 {
                 plains.push(plain(items, &total));
                 jobwires.push(jobwire(&router, &payload, &keep)?);
+                chunks.push(jobwire(&router, &chunked, &keep)?);
             } else {
+                chunks.push(jobwire(&router, &chunked, &keep)?);
                 jobwires.push(jobwire(&router, &payload, &keep)?);
                 plains.push(plain(items, &total));
             }
         }
-        let (plain_time, jobwire_time) = (median(plains), median(jobwires));
+        let (plain_time, jobwire_time, chunk_time) =
+            (median(plains), median(jobwires), median(chunks));
         let rate = |d: Duration| items as f64 / d.as_secs_f64() / 1e6;
         let per_item = plain_time.as_secs_f64() * 1e9 / items as f64;
         println!(
-            "| an atomic add{} ({per_item:.1} ns) | {:.1} | {:.1} | {:.2} |",
+            "| an atomic add{} ({per_item:.1} ns) | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} |",
             if spin == 0 {
                 String::new()
             } else {
@@ -228,7 +317,9 @@ fn main() -> Result<(), Error> {
             },
             rate(plain_time),
             rate(jobwire_time),
-            plain_time.as_secs_f64() / jobwire_time.as_secs_f64()
+            plain_time.as_secs_f64() / jobwire_time.as_secs_f64(),
+            rate(chunk_time),
+            plain_time.as_secs_f64() / chunk_time.as_secs_f64()
         );
     }
     SPIN.store(0, Ordering::Relaxed);

@@ -94,6 +94,76 @@
 //! }
 //! jobwire::register!(BackfillSlugs, iterable);
 //! ```
+//!
+//! ## Trivial items: make a batch the item
+//!
+//! The loop pays a few tens of instructions per item (the `each` call, the
+//! cursor's move, the cancellation check), which is nothing beside a row's
+//! write but is most of the cost of an item that does no work at all. For
+//! those, make the [`Item`](Iterate::Item) a whole batch (the
+//! `each_batch` of Shopify's job-iteration, Rails' `in_batches`): the
+//! per-item cost is then paid once per batch, and
+//! `cargo bench --bench iteration` shows the loop at the plain `for` loop's
+//! speed. The price is the granularity: the cursor moves, and a shutdown or
+//! a deploy gate can stop the job, only between two batches, so keep a
+//! batch's work well under the worker's shutdown grace.
+//!
+//! ```
+//! use jobwire::iteration::{iterate, Iterate};
+//! use jobwire::{Context, Delivery, HandlerError, Job, NoPrevious, Producer, Router};
+//! use semver::Version;
+//! use serde::{Deserialize, Serialize};
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! /// Sums the ids below `to`, a thousand at a time.
+//! #[derive(Serialize, Deserialize)]
+//! struct SumIds { to: u64 }
+//!
+//! impl Job for SumIds {
+//!     const NAME: &'static str = "ids.sum";
+//!     const VERSION: Version = Version::new(1, 0, 0);
+//!     type Previous = NoPrevious;
+//!     type State = AtomicU64;
+//!     type Data = ();
+//!     async fn perform(self, ctx: &mut Context<'_, AtomicU64>) -> Result<(), HandlerError> {
+//!         iterate(self, ctx).await
+//!     }
+//! }
+//!
+//! impl Iterate for SumIds {
+//!     /// The first id not done yet.
+//!     type Cursor = u64;
+//!     /// One item is a batch of ids.
+//!     type Item = std::ops::Range<u64>;
+//!
+//!     async fn next_items(&self, after: Option<&u64>, _: &mut Context<'_, AtomicU64>)
+//!         -> Result<Vec<(std::ops::Range<u64>, u64)>, HandlerError>
+//!     {
+//!         let from = after.copied().unwrap_or(0);
+//!         Ok((0..10u64)
+//!             .map(|k| from + k * 1_000)
+//!             .take_while(|start| *start < self.to)
+//!             .map(|start| {
+//!                 let end = (start + 1_000).min(self.to);
+//!                 (start..end, end) // the batch, and the cursor past it
+//!             })
+//!             .collect())
+//!     }
+//!
+//!     async fn each(&self, ids: std::ops::Range<u64>, ctx: &mut Context<'_, AtomicU64>)
+//!         -> Result<(), HandlerError>
+//!     {
+//!         ctx.state().fetch_add(ids.sum::<u64>(), Ordering::Relaxed);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let router = Router::builder().iterable::<SumIds>().state(AtomicU64::new(0)).build()?;
+//! let payload = Producer::default().seal(&SumIds { to: 100_000 })?;
+//! assert!(router.dispatch_blocking(&payload, &mut Delivery::new()).is_performed());
+//! assert_eq!(router.state::<AtomicU64>().map(|s| s.load(Ordering::Relaxed)), Some(4_999_950_000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod cursor;
 mod run;
@@ -170,7 +240,8 @@ pub trait Iterate<L: Lifecycle = crate::Active>: Job<L> {
     /// meaning is a major version, with [`upcast_cursor`](Iterate::upcast_cursor).
     type Cursor: Serialize + DeserializeOwned + Send + Sync + 'static;
 
-    /// One unit of work: an id, a row, or a whole batch.
+    /// One unit of work: an id, a row, or a whole batch (see the module's
+    /// "Trivial items" for when a batch is the better item).
     type Item: Send;
 
     /// How often, at most, progress is saved in the queue while the job
