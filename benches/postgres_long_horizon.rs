@@ -9,8 +9,13 @@
 //! # a soak: jobs through one worker in rounds of 100,000; last round against the first
 //! cargo bench --bench postgres_long_horizon --features postgres -- \
 //!     --postgres postgres://postgres@127.0.0.1:5432/test --soak 1000000
+//! # a drain: 20,000 jobs waiting, drained by the worker and by a bare loop,
+//! # at 1, 8 and 32 concurrent, rounds alternating
+//! cargo bench --bench postgres_long_horizon --features postgres -- \
+//!     --postgres postgres://postgres@127.0.0.1:5432/test --phase-secs 0 --drain 20000
 //! # one design only: --design segments (this jobwire's) or single (0.2's table)
-//! # the smoke CI runs: every phase for 3 s, and a soak of 2 x 2,000, on both
+//! # the smoke CI runs: every phase for 3 s, a soak of 2 x 2,000 and a drain of
+//! # 500 at 1, 8 and 32 concurrent, on both designs
 //! cargo bench --bench postgres_long_horizon --features postgres -- --smoke
 //! ```
 //!
@@ -27,7 +32,19 @@
 //! - **Soak.** `--soak N` enqueues and drains N jobs in rounds of `--round`
 //!   (100,000), with a VACUUM-free table, as a busy queue with autovacuum
 //!   held back lives, and prints each round's jobs a second and the last
-//!   round's against the first.
+//!   round's against the first. `--soak-budget-secs S` stops a design's
+//!   soak after the first round that ends past `S` seconds (the 0.2 table
+//!   slows down as it goes, and a million jobs through it take hours), and
+//!   says how far it got.
+//! - **Drain.** `--drain N` fills the queue with `N` jobs at once and drains
+//!   them, at each of `--concurrency` (`1,8,32`): once with the jobwire
+//!   worker (a no-op handler), once with a bare loop written here on the
+//!   same tables and statements: that many tasks, each claiming one job,
+//!   decoding it with serde and acknowledging it, without a lease renewal,
+//!   a fence check of its own, a handler's transaction or a span.
+//!   `--drain-rounds` rounds (3) alternate which goes first; the table gives
+//!   the medians and the ratios, and after both designs, the worker's speed
+//!   on the segments against its speed on the 0.2 table.
 //!
 //! Both run on each storage in turn: this jobwire's segments, then jobwire
 //! 0.2's single table (its schema as 0.2 shipped it, driven by today's
@@ -39,7 +56,7 @@
 mod long_horizon {
     use hdrhistogram::Histogram;
     use jobwire::backend::postgres::{Postgres, Tx};
-    use jobwire::backend::Enqueue;
+    use jobwire::backend::{Backend, ClaimRequest, Enqueue, Settlement};
     use jobwire::worker::Worker;
     use jobwire::{Context, HandlerError, Job, NoPrevious, Producer, Router, WritePolicy};
     use semver::Version;
@@ -94,6 +111,10 @@ mod long_horizon {
         workers: usize,
         soak: u64,
         round: u64,
+        soak_budget: Option<Duration>,
+        drain: u64,
+        concurrency: Vec<usize>,
+        drain_rounds: u64,
         designs: Vec<Design>,
     }
 
@@ -143,6 +164,18 @@ mod long_horizon {
                 workers: usize::try_from(number("--workers", 8)?)?.max(1),
                 soak: number("--soak", if smoke { 4_000 } else { 0 })?,
                 round: number("--round", if smoke { 2_000 } else { 100_000 })?.max(1),
+                soak_budget: match number("--soak-budget-secs", 0)? {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs)),
+                },
+                drain: number("--drain", if smoke { 500 } else { 0 })?,
+                concurrency: value("--concurrency")
+                    .as_deref()
+                    .unwrap_or("1,8,32")
+                    .split(',')
+                    .map(|n| Ok(n.trim().parse::<usize>()?.max(1)))
+                    .collect::<Result<_, Error>>()?,
+                drain_rounds: number("--drain-rounds", if smoke { 1 } else { 3 })?.max(1),
                 designs: match value("--design").as_deref() {
                     None | Some("both") => vec![Design::Segments, Design::SingleTable],
                     Some("segments") => vec![Design::Segments],
@@ -286,6 +319,7 @@ mod long_horizon {
     /// fresh schema dropped whatever happened.
     pub async fn run(settings: Settings) -> Result<(), Error> {
         let admin = sqlx::PgPool::connect(&settings.url).await?;
+        let mut drained = Vec::new();
         for &design in &settings.designs {
             println!("== {}", design.name());
             let schema = format!("jobwire_horizon_{}", std::process::id());
@@ -305,8 +339,18 @@ mod long_horizon {
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
                 .execute(&admin)
                 .await?;
-            result?;
+            drained.push((design, result?));
             println!();
+        }
+        if let [(Design::Segments, segments), (Design::SingleTable, single)] = &drained[..] {
+            if !segments.is_empty() {
+                println!("drain, the worker on the segments against the worker on the 0.2 table:");
+                println!("| concurrent | segments (jobs/s) | 0.2 single table (jobs/s) | ratio |");
+                println!("| --- | --- | --- | --- |");
+                for ((concurrent, new), (_, old)) in segments.iter().zip(single) {
+                    println!("| {concurrent} | {new:.0} | {old:.0} | {:.2} |", new / old);
+                }
+            }
         }
         Ok(())
     }
@@ -326,10 +370,12 @@ mod long_horizon {
         Ok(connection.close().await?)
     }
 
+    /// Runs what the settings ask for on one design; returns the worker's
+    /// drain speed (median jobs a second) at each concurrency.
     async fn bench(
         settings: &Settings,
         options: &sqlx::postgres::PgConnectOptions,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<(usize, f64)>, Error> {
         let queue = Postgres::connect_with(options.clone()).await?;
         let meter = Arc::new(Meter {
             done: AtomicU64::new(0),
@@ -341,7 +387,134 @@ mod long_horizon {
         if settings.soak > 0 {
             soak(settings, &queue, &meter).await?;
         }
+        if settings.drain > 0 {
+            return drain(settings, &queue, &meter).await;
+        }
+        Ok(Vec::new())
+    }
+
+    /// Enqueues `count` jobs at once, in batches of 1,000.
+    async fn fill(queue: &Postgres, count: u64) -> Result<(), Error> {
+        let producer = Producer::new(WritePolicy::Current);
+        let enqueued_ms = now_ms();
+        let payloads: Vec<Vec<u8>> = (0..count)
+            .map(|_| producer.seal(&Tick { enqueued_ms }))
+            .collect::<Result<_, _>>()?;
+        for batch in payloads.chunks(1_000) {
+            let jobs: Vec<Enqueue<'_>> = batch.iter().map(|p| Enqueue::new(p)).collect();
+            queue.enqueue_many(&jobs).await?;
+        }
         Ok(())
+    }
+
+    /// Drains `count` jobs with the jobwire worker; returns jobs a second.
+    async fn with_worker(
+        queue: &Postgres,
+        meter: &Arc<Meter>,
+        concurrent: usize,
+        count: u64,
+    ) -> Result<f64, Error> {
+        let router = Router::builder()
+            .lending::<Tx>()
+            .job::<Tick>()
+            .state(Arc::clone(meter))
+            .build()?;
+        let target = meter.done.load(Ordering::Relaxed) + count;
+        let watching = Arc::clone(meter);
+        let started = Instant::now();
+        Worker::new(queue.clone(), router)
+            .concurrency(concurrent)
+            .run(async move {
+                while watching.done.load(Ordering::Relaxed) < target {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await;
+        Ok(count as f64 / started.elapsed().as_secs_f64())
+    }
+
+    /// The envelope as a bare loop reads it: the arguments, typed.
+    #[derive(Deserialize)]
+    struct Envelope {
+        args: Tick,
+    }
+
+    /// Drains `count` jobs with `concurrent` bare loops, each claiming one
+    /// job, decoding it and acknowledging it; returns jobs a second.
+    async fn bare(queue: &Postgres, concurrent: usize, count: u64) -> Result<f64, Error> {
+        let claimed = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut loops = tokio::task::JoinSet::new();
+        for _ in 0..concurrent {
+            let (queue, claimed) = (queue.clone(), Arc::clone(&claimed));
+            loops.spawn(async move {
+                let request = ClaimRequest::new(&["default"], 1, Duration::from_secs(30), "bare");
+                while claimed.load(Ordering::Relaxed) < count {
+                    let claims = queue.claim(&request).await.map_err(|e| e.to_string())?;
+                    if claims.is_empty() {
+                        tokio::task::yield_now().await;
+                    }
+                    for claim in claims {
+                        let envelope: Envelope =
+                            serde_json::from_slice(&claim.payload).map_err(|e| e.to_string())?;
+                        std::hint::black_box(envelope.args.enqueued_ms);
+                        let data = queue.lend(&claim.key);
+                        queue
+                            .settle(&claim.key, data, Settlement::Ack)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        claimed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok::<(), String>(())
+            });
+        }
+        while let Some(done) = loops.join_next().await {
+            done??;
+        }
+        Ok(count as f64 / started.elapsed().as_secs_f64())
+    }
+
+    /// `settings.drain` jobs waiting, drained by the worker and by the bare
+    /// loop at each concurrency, rounds alternating which goes first.
+    async fn drain(
+        settings: &Settings,
+        queue: &Postgres,
+        meter: &Arc<Meter>,
+    ) -> Result<Vec<(usize, f64)>, Error> {
+        let count = settings.drain;
+        println!(
+            "drain: {count} jobs waiting, a no-op handler, {} rounds",
+            settings.drain_rounds
+        );
+        println!("| concurrent | worker (jobs/s) | bare loop (jobs/s) | worker / bare |");
+        println!("| --- | --- | --- | --- |");
+        let mut speeds = Vec::new();
+        for &concurrent in &settings.concurrency {
+            let (mut worker, mut plain) = (Vec::new(), Vec::new());
+            for round in 0..settings.drain_rounds {
+                for worker_first in [round % 2 == 0, round % 2 == 1] {
+                    fill(queue, count).await?;
+                    if worker_first {
+                        worker.push(with_worker(queue, meter, concurrent, count).await?);
+                    } else {
+                        plain.push(bare(queue, concurrent, count).await?);
+                    }
+                }
+            }
+            let (worker, plain) = (median(worker), median(plain));
+            println!(
+                "| {concurrent} | {worker:.0} | {plain:.0} | {:.2} |",
+                worker / plain
+            );
+            speeds.push((concurrent, worker));
+        }
+        Ok(speeds)
+    }
+
+    fn median(mut values: Vec<f64>) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(0.0)
     }
 
     async fn phases(
@@ -439,7 +612,16 @@ mod long_horizon {
             settings.soak, settings.round, settings.workers
         );
         let mut rates = Vec::new();
+        let soaking = Instant::now();
         for round in 0..rounds {
+            if let Some(budget) = settings.soak_budget.filter(|b| soaking.elapsed() > *b) {
+                println!(
+                    "soak: stopped after {round} rounds ({} jobs): the budget of {} s is spent",
+                    round * settings.round,
+                    budget.as_secs()
+                );
+                break;
+            }
             let enqueued_ms = now_ms();
             let payloads: Vec<Vec<u8>> = (0..settings.round)
                 .map(|_| producer.seal(&Tick { enqueued_ms }))
