@@ -4,6 +4,7 @@
 //! cargo bench --bench worker                                   # SQLite
 //! cargo bench --bench worker --features postgres -- --postgres postgres://postgres@127.0.0.1:5432/test
 //! cargo bench --bench worker -- --jobs 20000 --rounds 5 --memory 100000
+//! cargo bench --bench worker -- --jobs 2000 --concurrency 1,8,32
 //! cargo bench --bench worker --features postgres -- --pg-gate postgres://postgres@127.0.0.1:5432/test
 //! cargo bench --bench worker --features postgres -- --postgres URL --only enqueue-many --jobs 20000 --rounds 3
 //! ```
@@ -13,7 +14,9 @@
 //!   with a bare loop that claims, decodes the same payload with serde and
 //!   acknowledges it, through the same `Backend` (the same SQL), with the
 //!   same batch size. Rounds alternate the order; the table gives each
-//!   one's median jobs per second and the ratio, measured in this run.
+//!   one's median jobs per second and the ratio, measured in this run, at
+//!   each of `--concurrency` (default 8): the worker's concurrency, and the
+//!   bare loop's claim batch.
 //! - **The gate's cost.** The worker with an open gate, every job gated,
 //!   against the worker with none, rounds alternating: a file gate, and on
 //!   PostgreSQL an advisory-lock gate too.
@@ -39,6 +42,8 @@ use std::time::{Duration, Instant};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// How many jobs at once where one setting is measured: the gate's cost,
+/// latency and memory.
 const CONCURRENCY: usize = 8;
 
 /// What the handlers count, and the latencies they measure.
@@ -106,20 +111,30 @@ fn main() -> Result<(), Error> {
     let memory = number("--memory", 100_000)?;
     let only = value("--only");
     let rate = number("--rate", 500)? as f64;
+    // `--concurrency 1,8,32`: the throughput table at each; `--only` uses the
+    // first.
+    let concurrency: Vec<usize> = value("--concurrency")
+        .unwrap_or_else(|| CONCURRENCY.to_string())
+        .split(',')
+        .map(|n| n.trim().parse::<usize>().map(|n| n.max(1)))
+        .collect::<Result<_, _>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async {
         match value("--postgres") {
-            Some(url) => postgres(&url, jobs, rounds, memory, only.as_deref(), rate).await,
+            Some(url) => {
+                let only = only.as_deref();
+                postgres(&url, jobs, rounds, memory, only, rate, &concurrency).await
+            }
             None => {
                 let dir =
                     std::env::temp_dir().join(format!("jobwire-bench-{}", std::process::id()));
                 std::fs::create_dir_all(&dir)?;
                 let queue = Sqlite::open(dir.join("queue.db")).await?;
                 let result = match only.as_deref() {
-                    Some(which) => only_one(&queue, which, jobs, rounds, rate).await,
+                    Some(which) => only_one(&queue, which, jobs, rounds, rate, &concurrency).await,
                     None => {
                         // `--pg-gate URL`: the PostgreSQL gate's cost on this
                         // SQLite queue too.
@@ -127,7 +142,12 @@ fn main() -> Result<(), Error> {
                             file: dir.join("bench.gate"),
                             postgres: value("--pg-gate"),
                         };
-                        suite("SQLite", queue, jobs, rounds, memory, gates).await
+                        let sizes = Sizes {
+                            jobs,
+                            rounds,
+                            memory,
+                        };
+                        suite("SQLite", queue, sizes, &concurrency, gates).await
                     }
                 };
                 std::fs::remove_dir_all(&dir)?;
@@ -145,6 +165,7 @@ async fn postgres(
     memory: u64,
     only: Option<&str>,
     rate: f64,
+    concurrency: &[usize],
 ) -> Result<(), Error> {
     let schema = format!("jobwire_bench_{}", std::process::id());
     let admin = sqlx::PgPool::connect(url).await?;
@@ -158,13 +179,18 @@ async fn postgres(
     .await?;
     let result = match only {
         Some("enqueue-many") => enqueue_many(&queue, jobs, rounds).await,
-        Some(which) => only_one(&queue, which, jobs, rounds, rate).await,
+        Some(which) => only_one(&queue, which, jobs, rounds, rate, concurrency).await,
         None => {
             let gates = Gates {
                 file: std::env::temp_dir().join(format!("{schema}.gate")),
                 postgres: Some(url.to_owned()),
             };
-            suite("PostgreSQL", queue, jobs, rounds, memory, gates).await
+            let sizes = Sizes {
+                jobs,
+                rounds,
+                memory,
+            };
+            suite("PostgreSQL", queue, sizes, concurrency, gates).await
         }
     };
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
@@ -215,7 +241,15 @@ async fn enqueue_many(
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn postgres(_: &str, _: u64, _: u64, _: u64, _: Option<&str>, _: f64) -> Result<(), Error> {
+async fn postgres(
+    _: &str,
+    _: u64,
+    _: u64,
+    _: u64,
+    _: Option<&str>,
+    _: f64,
+    _: &[usize],
+) -> Result<(), Error> {
     Err("run with --features postgres".into())
 }
 
@@ -230,11 +264,15 @@ async fn fill<B: Backend>(queue: &B, from: u64, count: u64) -> Result<(), Error>
 }
 
 /// Drains the queue with the jobwire worker; returns jobs per second.
-async fn with_worker<B: Backend + Clone>(queue: &B, jobs: u64) -> Result<f64, Error>
+async fn with_worker<B: Backend + Clone>(
+    queue: &B,
+    jobs: u64,
+    concurrency: usize,
+) -> Result<f64, Error>
 where
     B::Data: Send,
 {
-    with_gated_worker(queue, jobs, NoGate).await
+    with_gated_worker(queue, jobs, NoGate, concurrency).await
 }
 
 /// Drains the queue with the jobwire worker behind `gate` (open), every
@@ -243,6 +281,7 @@ async fn with_gated_worker<B: Backend + Clone, G: Gate>(
     queue: &B,
     jobs: u64,
     gate: G,
+    concurrency: usize,
 ) -> Result<f64, Error>
 where
     B::Data: Send,
@@ -255,7 +294,7 @@ where
         .build()?;
     let stop = jobwire::Cancellation::new();
     let worker = Worker::new(queue.clone(), router)
-        .concurrency(CONCURRENCY)
+        .concurrency(concurrency)
         .poll_interval(Duration::from_millis(5))
         .gate(gate, Gated::All);
     let started = Instant::now();
@@ -269,11 +308,12 @@ where
     Ok(jobs as f64 / elapsed.as_secs_f64())
 }
 
-/// Drains the queue with a bare loop: claim, decode, acknowledge.
-async fn bare<B: Backend>(queue: &B, jobs: u64) -> Result<f64, Error> {
+/// Drains the queue with a bare loop: claim up to `batch` jobs, decode and
+/// acknowledge each.
+async fn bare<B: Backend>(queue: &B, jobs: u64, batch: usize) -> Result<f64, Error> {
     let started = Instant::now();
     let mut done = 0;
-    let request = ClaimRequest::new(&["default"], CONCURRENCY, Duration::from_secs(30), "bare");
+    let request = ClaimRequest::new(&["default"], batch, Duration::from_secs(30), "bare");
     while done < jobs {
         let claims = queue.claim(&request).await?;
         for claim in claims {
@@ -298,10 +338,12 @@ async fn only_one<B: Backend + Clone>(
     jobs: u64,
     rounds: u64,
     rate_flag: f64,
+    concurrency: &[usize],
 ) -> Result<(), Error>
 where
     B::Data: Send,
 {
+    let concurrency = concurrency.first().copied().unwrap_or(CONCURRENCY);
     for _ in 0..rounds {
         if which == "latency" {
             let (total, p50, p99) = latency(queue, rate_flag).await?;
@@ -310,9 +352,9 @@ where
         }
         fill(queue, 0, jobs).await?;
         let rate = if which == "worker" {
-            with_worker(queue, jobs).await?
+            with_worker(queue, jobs, concurrency).await?
         } else {
-            bare(queue, jobs).await?
+            bare(queue, jobs, concurrency).await?
         };
         println!("{which}: {rate:.0} jobs/s");
     }
@@ -405,8 +447,11 @@ where
     B::Data: Send,
 {
     match kind {
-        GateKind::None => with_worker(queue, jobs).await,
-        GateKind::File => with_gated_worker(queue, jobs, FileGate::new(&gates.file)).await,
+        GateKind::None => with_worker(queue, jobs, CONCURRENCY).await,
+        GateKind::File => {
+            let gate = FileGate::new(&gates.file);
+            with_gated_worker(queue, jobs, gate, CONCURRENCY).await
+        }
         GateKind::Postgres => postgres_gated_round(queue, jobs, gates).await,
     }
 }
@@ -422,7 +467,7 @@ where
 {
     let url = gates.postgres.as_deref().ok_or("no PostgreSQL URL")?;
     let gate = jobwire::gate::postgres::PgGate::connect(url, "bench").await?;
-    with_gated_worker(queue, jobs, gate).await
+    with_gated_worker(queue, jobs, gate, CONCURRENCY).await
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -439,33 +484,51 @@ struct Gates {
     postgres: Option<String>,
 }
 
+/// How much the suite does.
+struct Sizes {
+    /// Jobs a round.
+    jobs: u64,
+    rounds: u64,
+    /// Jobs through the worker while its memory is sampled.
+    memory: u64,
+}
+
 async fn suite<B: Backend + Clone>(
     label: &str,
     queue: B,
-    jobs: u64,
-    rounds: u64,
-    memory: u64,
+    sizes: Sizes,
+    concurrency: &[usize],
     gates: Gates,
 ) -> Result<(), Error>
 where
     B::Data: Send,
 {
+    let Sizes {
+        jobs,
+        rounds,
+        memory,
+    } = sizes;
     // Warm up: the file, the pool, the caches.
     fill(&queue, 0, 500).await?;
-    bare(&queue, 500).await?;
+    bare(&queue, 500, CONCURRENCY).await?;
 
-    let (mut worker_rates, mut bare_rates) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        for first in [round % 2 == 0, round % 2 == 1] {
-            fill(&queue, 0, jobs).await?;
-            if first {
-                worker_rates.push(with_worker(&queue, jobs).await?);
-            } else {
-                bare_rates.push(bare(&queue, jobs).await?);
+    // At each concurrency, the worker and the bare loop alternate which
+    // drains first; medians.
+    let mut throughput = Vec::new();
+    for &at in concurrency {
+        let (mut worker_rates, mut bare_rates) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            for first in [round % 2 == 0, round % 2 == 1] {
+                fill(&queue, 0, jobs).await?;
+                if first {
+                    worker_rates.push(with_worker(&queue, jobs, at).await?);
+                } else {
+                    bare_rates.push(bare(&queue, jobs, at).await?);
+                }
             }
         }
+        throughput.push((at, median(worker_rates), median(bare_rates)));
     }
-    let (worker_rate, bare_rate) = (median(worker_rates), median(bare_rates));
 
     // The gate's cost: the worker with an open gate against the worker
     // without one, alternating, in the same run.
@@ -482,15 +545,23 @@ where
         }
     }
     let gate_rates: Vec<f64> = gate_rates.into_iter().map(median).collect();
-    println!("\n{label}: {jobs} jobs a round, {rounds} rounds, concurrency {CONCURRENCY}");
-    println!("| loop | jobs/s (median) | ratio |");
-    println!("| --- | --- | --- |");
-    println!("| bare claim / decode / ack | {bare_rate:.0} | 1.00 |");
+    println!("\n{label}: {jobs} jobs waiting a round, {rounds} rounds, medians");
     println!(
-        "| jobwire worker | {worker_rate:.0} | {:.2} |",
-        worker_rate / bare_rate
+        "| concurrent | bare claim / decode / ack (jobs/s) | jobwire worker | worker / bare |"
     );
-    println!("\nthe gate's cost, every job gated, the gate open:");
+    println!("| ---: | ---: | ---: | ---: |");
+    for (at, worker_rate, bare_rate) in &throughput {
+        println!(
+            "| {at} | {bare_rate:.0} | {worker_rate:.0} | {:.2} |",
+            worker_rate / bare_rate
+        );
+    }
+    let bare_rate = throughput
+        .iter()
+        .find(|(at, _, _)| *at == CONCURRENCY)
+        .or(throughput.first())
+        .map_or(1_000.0, |(_, _, bare)| *bare);
+    println!("\nthe gate's cost at {CONCURRENCY} concurrent, every job gated, the gate open:");
     println!("| worker | jobs/s (median) | ratio |");
     println!("| --- | --- | --- |");
     for (kind, rate) in kinds.iter().zip(&gate_rates) {

@@ -259,7 +259,12 @@ impl<B: Backend, G: Gate> Worker<B, G> {
         self
     }
 
-    /// How many jobs run at once (default 8).
+    /// How many jobs run at once (default 8): handlers performing.
+    ///
+    /// A job's slot frees when its handler returns, so the next claim
+    /// overlaps the settlement of the job before it. A worker therefore
+    /// holds at most twice this many claims: those performing, and those
+    /// whose settlement (an acknowledgement, a retry) is on its way.
     ///
     /// ```no_run
     /// # fn demo(worker: jobwire::worker::Worker<jobwire::backend::sqlite::Sqlite>) {
@@ -452,6 +457,7 @@ impl<B: Backend, G: Gate> Worker<B, G> {
             abort: Cancellation::new(),
             next_id: 0,
             recheck: Recheck::default(),
+            performing: Performing::default(),
         };
         // After a failed claim: how long to wait, doubling while it fails.
         let mut backoff = Duration::ZERO;
@@ -478,7 +484,13 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                 busy_was = crew.jobs.len();
                 config.labels.busy(&config.name, busy_was);
             }
-            let free = config.concurrency.saturating_sub(crew.jobs.len());
+            // A slot frees when its handler returns: the next claim overlaps
+            // the settlement of the job before, and at most as many jobs
+            // again as run at once wait for their settlement.
+            let free = config
+                .concurrency
+                .saturating_sub(crew.performing.count())
+                .min((2 * config.concurrency).saturating_sub(crew.jobs.len()));
             if free == 0 {
                 free_since = None;
             } else if free_since.is_none() {
@@ -539,6 +551,7 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                         tracing::error!(%error, "a job task ended abnormally");
                     }
                 }
+                () = crew.performing.freed(), if !crew.jobs.is_empty() => {}
                 () = backend.wait(config.poll), if free > 0 && !paused && !batching => {}
                 () = tokio::time::sleep(backoff), if paused => paused = false,
                 () = tokio::time::sleep(COALESCE), if batching => {}
@@ -578,6 +591,8 @@ struct Crew<B: Backend> {
     next_id: u64,
     /// When a job may have become claimable with no notification to say so.
     recheck: Recheck,
+    /// The jobs whose handler has not returned yet.
+    performing: Performing,
 }
 
 impl<B: Backend> Crew<B> {
@@ -615,6 +630,7 @@ impl<B: Backend> Crew<B> {
             claim,
             cancel,
             self.recheck.clone(),
+            self.performing.enter(),
         );
         if self.config.isolate {
             // On a thread of the blocking pool: a job that never yields
@@ -698,6 +714,54 @@ impl<B: Backend, G: Gate> fmt::Debug for Worker<B, G> {
     }
 }
 
+/// How many of a worker's jobs are performing (their handler has not
+/// returned), and a wake-up for the claim loop when one stops.
+#[derive(Debug, Clone, Default)]
+struct Performing(Arc<PerformingInner>);
+
+#[derive(Debug, Default)]
+struct PerformingInner {
+    count: std::sync::atomic::AtomicUsize,
+    freed: tokio::sync::Notify,
+}
+
+impl Performing {
+    /// One more job performing, until its [`Performer`] is done or dropped.
+    fn enter(&self) -> Performer {
+        self.0.count.fetch_add(1, Ordering::AcqRel);
+        Performer(Some(Arc::clone(&self.0)))
+    }
+
+    fn count(&self) -> usize {
+        self.0.count.load(Ordering::Acquire)
+    }
+
+    /// Resolves once a job has stopped performing since the last call.
+    async fn freed(&self) {
+        self.0.freed.notified().await;
+    }
+}
+
+/// A job's place among those performing: given back once (its handler
+/// returned), or when its task ends however it ends.
+#[derive(Debug)]
+struct Performer(Option<Arc<PerformingInner>>);
+
+impl Performer {
+    fn done(&mut self) {
+        if let Some(inner) = self.0.take() {
+            inner.count.fetch_sub(1, Ordering::AcqRel);
+            inner.freed.notify_one();
+        }
+    }
+}
+
+impl Drop for Performer {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
 /// How long a freed slot waits for others while the queue is busy.
 const COALESCE: Duration = Duration::from_millis(2);
 
@@ -752,6 +816,7 @@ async fn perform<B: Backend>(
     claim: Claim<B::Key>,
     cancel: Cancellation,
     recheck: Recheck,
+    mut performer: Performer,
 ) {
     let span = tracing::info_span!(
         "jobwire.job",
@@ -778,6 +843,7 @@ async fn perform<B: Backend>(
                 reason: &reason,
                 payload: None,
             };
+            performer.done();
             let settled = settle_with_retries(&*backend, &claim.key, data, settlement).await;
             if settled.is_ok() {
                 ended = "dead_lettered";
@@ -840,6 +906,7 @@ async fn perform<B: Backend>(
                     slot.settling = true;
                 }
             }
+            performer.done();
             #[cfg(feature = "metrics")]
             let settling = Instant::now();
             let settled = settle_with_retries(&*backend, &claim.key, data, settlement).await;
