@@ -63,7 +63,7 @@
 //! | `jobwire.jobs.settled` | counter | `jobwire.job`, `jobwire.version.line`, `jobwire.outcome` | claims settled, per outcome: `performed`, `deferred`, `snoozed`, `interrupted`, `discarded`, `retried`, `dead_lettered`, `released`, `fenced` |
 //! | `jobwire.queue.wait` | histogram, s | `messaging.destination.name`, `jobwire.job` | from the payload's `meta.enqueued_at` to the start of its dispatch |
 //! | `jobwire.settle.duration` | histogram, s | `jobwire.settlement` (`ack`, `reschedule`, `retry`, `dead-letter`) | the queue's round trip for a settlement |
-//! | `jobwire.worker.busy` | gauge | `jobwire.worker` | jobs in flight |
+//! | `jobwire.worker.busy` | gauge | `jobwire.worker` | claims in flight: performing, or being settled (at most twice the concurrency) |
 
 mod gating;
 #[cfg(feature = "metrics")]
