@@ -126,6 +126,16 @@ impl Backend for HeldSettles {
     }
 }
 
+/// Lets every held settlement through when dropped, so that a failed
+/// assertion ends the test instead of leaving the jobs' threads blocked.
+struct Release(Arc<Semaphore>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.add_permits(Semaphore::MAX_PERMITS / 2);
+    }
+}
+
 async fn until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
@@ -157,6 +167,7 @@ async fn handlers_stay_within_concurrency_while_settlements_overlap_the_next_cla
         held: Arc::default(),
         most_held: Arc::default(),
     };
+    let release = Release(Arc::clone(&backend.permits));
     let seen = Arc::new(Seen::default());
     let router: Router = Router::builder()
         .job::<Step>()
@@ -197,7 +208,7 @@ async fn handlers_stay_within_concurrency_while_settlements_overlap_the_next_cla
 
     // Settlements flow: every job performs exactly once, never more than n
     // at once, and the worker never held more than 2n claims.
-    backend.permits.add_permits(Semaphore::MAX_PERMITS / 2);
+    drop(release);
     assert!(
         until(Duration::from_secs(60), || count() == JOBS).await,
         "every job performed: {}",
