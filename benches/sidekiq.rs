@@ -5,6 +5,7 @@
 //! cargo bench --features redis --bench sidekiq                      # 20,000 jobs, 5 rounds
 //! cargo bench --features redis --bench sidekiq -- --jobs 50000 --rounds 7
 //! cargo bench --features redis --bench sidekiq -- --plain-tasks      # jobs as plain tasks
+//! cargo bench --features redis --bench sidekiq -- --only worker      # one loop (to profile it)
 //! cargo test --features redis --bench sidekiq -- --smoke            # CI: a few hundred jobs
 //! ```
 //!
@@ -260,6 +261,14 @@ fn main() -> Result<(), Error> {
     let jobs = number("--jobs", if smoke { 300 } else { 20_000 })?;
     let rounds = number("--rounds", if smoke { 1 } else { 5 })?;
     let rate = number("--rate", if smoke { 200 } else { 2_000 })? as f64;
+    // `--only brpop|lmove|worker`: that loop alone, and no latency run.
+    let only = match value("--only").as_deref() {
+        None => None,
+        Some("brpop") => Some(0),
+        Some("lmove") => Some(1),
+        Some("worker") => Some(2),
+        Some(other) => return Err(format!("--only {other}: brpop, lmove or worker").into()),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -286,6 +295,10 @@ fn main() -> Result<(), Error> {
             for round in 0..rounds as usize {
                 for step in 0..3 {
                     let which = (step + round) % 3;
+                    if only.is_some_and(|only| only != which) {
+                        rates[which].push(f64::NAN);
+                        continue;
+                    }
                     fill(&queue, jobs).await?;
                     let rate = match which {
                         0 => bare_loop(jobs, concurrency, false).await?,
@@ -301,6 +314,9 @@ fn main() -> Result<(), Error> {
                 jobwire / brpop,
                 jobwire / lmove
             );
+        }
+        if only.is_some() {
+            return Ok(());
         }
         let (total, p50, p99) = latency(&queue, rate).await?;
         println!("\nenqueue to perform start at {rate:.0} jobs/s ({total} jobs): p50 {p50:.1} ms, p99 {p99:.1} ms");

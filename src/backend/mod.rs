@@ -153,6 +153,22 @@ pub trait Backend: Send + Sync + 'static {
     /// Waits until work may have arrived (a notification), or `timeout`.
     fn wait(&self, timeout: Duration) -> impl Future<Output = ()> + Send;
 
+    /// Writes what the backend held back to save round trips (Sidekiq's
+    /// `stat:processed`, counted in the process and written with the next
+    /// claim). The worker calls it once it stops, after its last
+    /// settlement. The default holds nothing back and does nothing.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # async fn demo(queue: jobwire::backend::sqlite::Sqlite) {
+    /// use jobwire::backend::Backend;
+    /// queue.flush().await;
+    /// # }
+    /// ```
+    fn flush(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// The queue's id for a claim's task, for handlers and logs.
     fn task_id(key: &Self::Key) -> TaskId<'_>;
 }

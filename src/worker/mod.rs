@@ -462,7 +462,7 @@ impl<B: Backend, G: Gate> Worker<B, G> {
         // After a failed claim: how long to wait, doubling while it fails.
         let mut backoff = Duration::ZERO;
         let mut paused = false;
-        let batch = (config.concurrency / 2).max(1);
+        let batch = config.concurrency.max(1);
         let mut free_since: Option<Instant> = None;
         let mut queue_busy = false;
         let mut shutdown = std::pin::pin!(shutdown);
@@ -497,9 +497,9 @@ impl<B: Backend, G: Gate> Worker<B, G> {
                 free_since = Some(Instant::now());
             }
             // While the queue is busy, a slot that just freed waits a moment
-            // for others, so that one claim fetches several jobs instead of
-            // one claim a job; an idle worker, or one with half its slots
-            // free, claims at once.
+            // (at most `COALESCE`) for the others, so that one claim fetches
+            // a batch instead of one claim a job; an idle worker, or one with
+            // every slot free, claims at once.
             let batching = queue_busy
                 && free < batch
                 && free_since.is_some_and(|since| since.elapsed() < COALESCE);
@@ -568,6 +568,7 @@ impl<B: Backend, G: Gate> Worker<B, G> {
         // The leases are kept until every claim is settled, not one moment less.
         keeper_stop.cancel();
         let _ = keeper.await;
+        backend.flush().await;
         let report = tally.report();
         tracing::info!(worker = %config.name, %report, "jobwire worker stopped");
         report

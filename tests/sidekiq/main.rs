@@ -47,6 +47,8 @@ mod runner;
 #[cfg(feature = "redis")]
 mod sigterm;
 #[cfg(feature = "redis")]
+mod stats;
+#[cfg(feature = "redis")]
 mod support;
 #[cfg(feature = "redis")]
 mod to_ruby;
@@ -85,6 +87,10 @@ fn main() -> std::process::ExitCode {
         (
             "fencing::stale_ack",
             fencing::a_stale_acknowledgement_is_fenced,
+        ),
+        (
+            "stats::processed_once",
+            stats::every_acknowledgement_is_counted_once,
         ),
         (
             "retries::sidekiq_places",

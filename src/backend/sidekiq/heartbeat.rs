@@ -2,9 +2,12 @@
 //! `processes` set, a hash per process (`info`, `busy`, `beat`, ...) and
 //! its jobs in flight (`IDENTITY:workers`, as Sidekiq 6 names it, and
 //! `IDENTITY:work`, as Sidekiq 7 does), each expiring a minute after the
-//! last beat, as Sidekiq's own.
+//! last beat, as Sidekiq's own. And, as Sidekiq's own processes do, it
+//! counts the jobs acknowledged, for `stat:processed`, until they are
+//! written.
 
 use super::job::{json_string, seconds};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +23,8 @@ pub(crate) struct Heartbeat {
     hostname: String,
     started_at: SystemTime,
     state: Mutex<State>,
+    /// Jobs acknowledged and not yet added to `stat:processed`.
+    processed: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -50,7 +55,23 @@ impl Heartbeat {
             hostname,
             started_at: SystemTime::now(),
             state: Mutex::new(State::default()),
+            processed: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a job acknowledged.
+    pub(crate) fn processed(&self) {
+        self.processed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes the jobs acknowledged since the last take, to be written.
+    pub(crate) fn take_processed(&self) -> u64 {
+        self.processed.swap(0, Ordering::Relaxed)
+    }
+
+    /// Gives back a count that could not be written, for the next try.
+    pub(crate) fn unwritten(&self, processed: u64) {
+        self.processed.fetch_add(processed, Ordering::Relaxed);
     }
 
     /// Notes what a worker claims from, for `info`.

@@ -130,6 +130,9 @@ struct Inflight {
     job: Vec<u8>,
     jid: String,
     defers: u32,
+    /// Leases that ran out on this job before (`jobwire:lost`): its
+    /// acknowledgement clears them.
+    lost: u32,
     /// When the queue first saw these bytes, as the claim said.
     first_seen: SystemTime,
     /// When this claim was made.
@@ -540,9 +543,42 @@ impl Sidekiq {
             job,
             jid: key.jid.clone(),
             defers,
+            lost: 1,
             first_seen,
             since: SystemTime::now(),
         })
+    }
+
+    /// Acknowledges a claim: `HDEL` of its record, fenced by its answer (0
+    /// when the claim is no longer held), and `ZREM` of its lease, in one
+    /// round trip and no script. The two need not be atomic: a lease
+    /// without its record is dropped by the next claim that sees it run
+    /// out, and renewing it finds no record. A job that lost leases before
+    /// (rare) goes through the script, which clears them only if the claim
+    /// still holds. `stat:processed` counts it with the next claim.
+    async fn ack(&self, key: &SidekiqKey) -> Result<(), SettleError<SidekiqError>> {
+        let lost = self
+            .inflight()
+            .get(&key.claim)
+            .map_or(1, |inflight| inflight.lost);
+        if lost > 0 {
+            self.run_settle(key, "ack", ("", &[])).await?;
+        } else {
+            let mut conn = self.conn.clone();
+            let (held,): (i64,) = redis::pipe()
+                .hdel("jobwire:claims", key.claim)
+                .zrem("jobwire:leases", key.claim)
+                .ignore()
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| SettleError::Backend(e.into()))?;
+            self.inflight().remove(&key.claim);
+            if held != 1 {
+                return Err(SettleError::Fenced);
+            }
+        }
+        self.heartbeat.processed();
+        Ok(())
     }
 
     /// Runs the settlement script: `Fenced` when the claim is gone.
@@ -574,6 +610,10 @@ impl Sidekiq {
         }
     }
 }
+
+/// The most jobs one claim takes: the script hands each batch to one
+/// `HSET` and one `ZADD`, and Lua unpacks at most a few thousand values.
+const CLAIM_MAX: usize = 1000;
 
 /// Today's date in UTC, as Sidekiq's daily stats name it.
 fn today() -> String {
@@ -644,11 +684,16 @@ impl Backend for Sidekiq {
         let running = self.inflight().len();
         self.heartbeat.saw(request.queues, request.limit, running);
         self.beat().await;
+        // Acknowledgements are counted in `stat:processed` here, not one
+        // by one: an acknowledgement is then two plain commands.
+        let processed = self.heartbeat.take_processed();
         let mut invocation = self.scripts.claim.prepare_invoke();
         invocation
             .arg(millis(now))
             .arg(i64::try_from(request.lease.as_millis()).unwrap_or(i64::MAX))
-            .arg(request.limit)
+            .arg(request.limit.min(CLAIM_MAX))
+            .arg(processed)
+            .arg(today())
             .arg(request.queues.len());
         for queue in request.queues {
             invocation.arg(*queue);
@@ -657,7 +702,14 @@ impl Backend for Sidekiq {
             invocation.arg(*name);
         }
         let mut conn = self.conn.clone();
-        let flat: Vec<redis::Value> = invocation.invoke_async(&mut conn).await?;
+        let flat: Vec<redis::Value> = match invocation.invoke_async(&mut conn).await {
+            Ok(flat) => flat,
+            Err(error) => {
+                // Most likely never run: counted with the next claim.
+                self.heartbeat.unwritten(processed);
+                return Err(error.into());
+            }
+        };
         let mut claims = Vec::with_capacity(flat.len() / 4);
         let mut unreadable = Vec::new();
         for chunk in flat.chunks(4) {
@@ -696,6 +748,7 @@ impl Backend for Sidekiq {
                             job: bytes,
                             jid,
                             defers,
+                            lost,
                             first_seen,
                             since: now,
                         },
@@ -725,6 +778,7 @@ impl Backend for Sidekiq {
                             job: bytes,
                             jid,
                             defers: 0,
+                            lost,
                             first_seen: now,
                             since: now,
                         },
@@ -782,7 +836,7 @@ impl Backend for Sidekiq {
         settlement: Settlement<'_>,
     ) -> Result<(), SettleError<SidekiqError>> {
         if let Settlement::Ack = settlement {
-            return self.run_settle(key, "ack", ("", &[])).await;
+            return self.ack(key).await;
         }
         let current = self.current(key).await?;
         let now = SystemTime::now();
@@ -873,7 +927,7 @@ impl Backend for Sidekiq {
                 ("schedule", seconds(at).to_string(), job.to_json())
             }
             (_, Ok(_)) => {
-                return self.run_settle(key, "ack", ("", &[])).await;
+                return self.ack(key).await;
             }
         };
         let (set, score, json) = written;
@@ -956,6 +1010,26 @@ impl Backend for Sidekiq {
             () = blocked => {}
             () = self.wake.notified() => {}
             () = tokio::time::sleep(limit + Duration::from_millis(50)) => {}
+        }
+    }
+
+    /// Adds the acknowledgements not yet counted to `stat:processed`.
+    async fn flush(&self) {
+        let processed = self.heartbeat.take_processed();
+        if processed == 0 {
+            return;
+        }
+        let mut conn = self.conn.clone();
+        let counted: redis::RedisResult<()> = redis::pipe()
+            .incr("stat:processed", processed)
+            .ignore()
+            .incr(format!("stat:processed:{}", today()), processed)
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        if let Err(error) = counted {
+            self.heartbeat.unwritten(processed);
+            tracing::warn!(%error, processed, "jobwire could not add its acknowledgements to Sidekiq's stat:processed");
         }
     }
 

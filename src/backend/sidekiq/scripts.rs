@@ -16,24 +16,33 @@
 
 /// Claims up to `limit` jobs.
 ///
-/// ARGV: now (ms), lease (ms), limit, the number of queues, the queues,
-/// then the job names to leave where they are.
+/// ARGV: now (ms), lease (ms), limit, jobs acknowledged since the last
+/// claim (for Sidekiq's `stat:processed`), today (`YYYY-MM-DD`), the number
+/// of queues, the queues, then the job names to leave where they are.
 ///
 /// First, leases that ran out put their jobs back at the head of their
 /// queue (counting an attempt in `jobwire:lost` unless progress was
 /// saved), and jobs due in `schedule` and `retry` move to the tail of
 /// theirs, as Sidekiq's poller does. Then jobs are taken from the head of
-/// each queue in turn, each recorded with its lease.
+/// each queue in turn, and recorded with their leases: one `INCRBY` for
+/// their ids, one `HSET` and one `ZADD` for the whole batch.
 ///
 /// Returns id, queue, job, leases lost on it, for each claim.
 pub(crate) const CLAIM: &str = r#"
 local now = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local nq = tonumber(ARGV[4])
+local processed = tonumber(ARGV[4])
+local today = ARGV[5]
+local nq = tonumber(ARGV[6])
 local skip = {}
 local skipping = false
-for i = 5 + nq, #ARGV do skip[ARGV[i]] = true; skipping = true end
+for i = 7 + nq, #ARGV do skip[ARGV[i]] = true; skipping = true end
+
+if processed > 0 then
+  redis.call('INCRBY', 'stat:processed', processed)
+  redis.call('INCRBY', 'stat:processed:' .. today, processed)
+end
 
 local function decoded(job)
   local ok, value = pcall(cjson.decode, job)
@@ -76,12 +85,43 @@ for _, set in ipairs({'schedule', 'retry'}) do
 end
 
 local lost = redis.call('HLEN', 'jobwire:lost') > 0
+local taken = {}
+for q = 1, nq do
+  if #taken >= limit then break end
+  local queue = ARGV[6 + q]
+  local key = 'queue:' .. queue
+  if not skipping then
+    local jobs = redis.call('RPOP', key, limit - #taken)
+    if jobs then
+      for _, job in ipairs(jobs) do taken[#taken + 1] = {queue, job} end
+    end
+  else
+    local window = redis.call('LRANGE', key, -(limit - #taken + 1000), -1)
+    for i = #window, 1, -1 do
+      if #taken >= limit then break end
+      local job = window[i]
+      local value = decoded(job)
+      local name = nil
+      if value then name = value.wrapped or value.class end
+      if not (type(name) == 'string' and skip[name]) then
+        if redis.call('LREM', key, -1, job) == 1 then taken[#taken + 1] = {queue, job} end
+      end
+    end
+  end
+end
+
 local out = {}
-local got = 0
-local function claim(queue, job)
-  local id = redis.call('INCR', 'jobwire:next-claim')
-  redis.call('HSET', 'jobwire:claims', id, '-' .. #queue .. ':' .. queue .. job)
-  redis.call('ZADD', 'jobwire:leases', now + lease, id)
+if #taken == 0 then return out end
+local last = redis.call('INCRBY', 'jobwire:next-claim', #taken)
+local records = {}
+local leases = {}
+for i, entry in ipairs(taken) do
+  local id = last - #taken + i
+  local queue, job = entry[1], entry[2]
+  records[#records + 1] = id
+  records[#records + 1] = '-' .. #queue .. ':' .. queue .. job
+  leases[#leases + 1] = now + lease
+  leases[#leases + 1] = id
   local times = 0
   if lost then
     local value = decoded(job)
@@ -93,32 +133,9 @@ local function claim(queue, job)
   out[#out + 1] = queue
   out[#out + 1] = job
   out[#out + 1] = times
-  got = got + 1
 end
-
-for q = 1, nq do
-  if got >= limit then break end
-  local queue = ARGV[4 + q]
-  local key = 'queue:' .. queue
-  if not skipping then
-    local jobs = redis.call('RPOP', key, limit - got)
-    if jobs then
-      for _, job in ipairs(jobs) do claim(queue, job) end
-    end
-  else
-    local window = redis.call('LRANGE', key, -(limit - got + 1000), -1)
-    for i = #window, 1, -1 do
-      if got >= limit then break end
-      local job = window[i]
-      local value = decoded(job)
-      local name = nil
-      if value then name = value.wrapped or value.class end
-      if not (type(name) == 'string' and skip[name]) then
-        if redis.call('LREM', key, -1, job) == 1 then claim(queue, job) end
-      end
-    end
-  end
-end
+redis.call('HSET', 'jobwire:claims', unpack(records))
+redis.call('ZADD', 'jobwire:leases', unpack(leases))
 return out
 "#;
 
@@ -141,7 +158,8 @@ return lost
 ///
 /// ARGV: claim id, jid (or ''), today (YYYY-MM-DD), what to do, then its
 /// operands:
-/// - `ack`: nothing;
+/// - `ack`: nothing (an acknowledgement is counted in `stat:processed` by
+///   the next claim; most do not come here at all, see `Sidekiq::ack`);
 /// - `push` queue job: back at the head of the queue;
 /// - `schedule` score job, `retry` score job, `dead` score job: into that
 ///   sorted set.
@@ -151,8 +169,6 @@ if redis.call('HDEL', 'jobwire:claims', id) == 0 then return 0 end
 redis.call('ZREM', 'jobwire:leases', id)
 if action == 'ack' then
   if jid ~= '' then redis.call('HDEL', 'jobwire:lost', jid) end
-  redis.call('INCR', 'stat:processed')
-  redis.call('INCR', 'stat:processed:' .. today)
 elseif action == 'push' then
   redis.call('RPUSH', 'queue:' .. ARGV[5], ARGV[6])
   redis.call('SADD', 'queues', ARGV[5])
