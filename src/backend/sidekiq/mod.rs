@@ -543,6 +543,8 @@ impl Sidekiq {
             job,
             jid: key.jid.clone(),
             defers,
+            // Unknown here: counted as lost, so that anything deciding on it
+            // takes the fenced script's way, which clears `jobwire:lost`.
             lost: 1,
             first_seen,
             since: SystemTime::now(),
